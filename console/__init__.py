@@ -1,0 +1,1 @@
+"""hashpivot console: config, polling, store, economics, actions, TUI and headless front ends."""

@@ -1,0 +1,194 @@
+"""Device state and the immutable per-tick snapshot, plus the one formatter for unreported values.
+
+A device's state has three independent axes (DESIGN.md), never collapsed into one flag:
+
+- `CommandedMode`: what it was told to do (mining / ai / idle / curtailed / sleeping);
+- `Observed`: what it is actually doing, from its last reading;
+- `Freshness`: how old that reading is (fresh / stale / lost), or `pending` before the first poll.
+
+Everything here is frozen: presenters (TUI, MQTT, snapshot CLI) read snapshots, never mutate
+them.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+
+import msgspec
+
+from drivers.cgminer.reading import AsicReading, MinerState
+from drivers.host import HostReading
+
+MISSING = "—"
+"""How every presenter shows a value the hardware did not report."""
+
+
+class DeviceKind(StrEnum):
+    ASIC = "asic"
+    GPU = "gpu"
+
+
+class CommandedMode(StrEnum):
+    MINING = "mining"
+    AI = "ai"
+    IDLE = "idle"
+    CURTAILED = "curtailed"
+    SLEEPING = "sleeping"
+
+
+class Observed(StrEnum):
+    HASHING = "hashing"
+    RUNNING_JOB = "running_job"
+    IDLE = "idle"
+    DEGRADED = "degraded"
+    FAULTED = "faulted"
+    UNKNOWN = "unknown"  # no usable reading (never polled, unreachable, or access denied)
+
+
+class Freshness(StrEnum):
+    PENDING = "pending"  # no poll has completed yet
+    FRESH = "fresh"
+    STALE = "stale"
+    LOST = "lost"
+
+
+class ErrorKind(StrEnum):
+    """Why the last poll failed; `access_denied` means the device answered, so it is not dead."""
+
+    TIMEOUT = "timeout"
+    CONNECT = "connect"
+    DECODE = "decode"
+    ACCESS_DENIED = "access_denied"
+    COMMAND = "command"
+    INTERNAL = "internal"
+
+
+DEGRADED_HASHRATE_FRACTION = 0.80
+"""Below this fraction of nominal, a hashing miner is reported degraded (boards or chips lost)."""
+
+
+class DeviceStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """One device at one instant: identity, the three state axes, last reading, poll health."""
+
+    device_id: str
+    kind: DeviceKind
+    name: str
+    host: str
+    port: int
+    model: str | None
+    commanded: CommandedMode
+    observed: Observed
+    freshness: Freshness
+    reading: AsicReading | None = None
+    last_ok_at: float | None = None  # unix seconds of the last good reading
+    last_attempt_at: float | None = None
+    last_error: str | None = None  # message of the most recent failed poll (None after a success)
+    error_kind: ErrorKind | None = None
+    consecutive_failures: int = 0
+    polls_ok: int = 0
+    polls_failed: int = 0
+    privileged: bool = False
+    tags: tuple[str, ...] = ()
+
+    @property
+    def problem(self) -> bool:
+        """True when an operator should look: not fresh, not doing what it was told, or failing."""
+        if self.freshness in (Freshness.STALE, Freshness.LOST):
+            return True
+        if self.observed in (Observed.DEGRADED, Observed.FAULTED):
+            return True
+        return self.last_error is not None
+
+
+def observe_asic(reading: AsicReading | None) -> Observed:
+    """What an ASIC is doing, judged from its reading alone (freshness is a separate axis)."""
+    if reading is None:
+        return Observed.UNKNOWN
+    if reading.state is MinerState.ERROR:
+        return Observed.FAULTED
+    if reading.state in (MinerState.SLEEPING, MinerState.CURTAILED):
+        return Observed.IDLE
+    hashrate = reading.hashrate_avg_hs if reading.hashrate_avg_hs else reading.hashrate_5s_hs
+    if not hashrate:
+        # Pools configured but no hashrate and no sleep flag: the firmware says mining, the
+        # chips say otherwise (is_mining lies, cgminer-protocol.md §5).
+        return Observed.FAULTED
+    dead_boards = any(b.chips_found == 0 for b in reading.boards)
+    nominal = reading.nominal_hashrate_hs
+    if dead_boards or (nominal and hashrate < DEGRADED_HASHRATE_FRACTION * nominal):
+        return Observed.DEGRADED
+    return Observed.HASHING
+
+
+class SiteTotals(msgspec.Struct, frozen=True, kw_only=True):
+    devices: int
+    fresh: int
+    stale: int
+    lost: int
+    pending: int
+    problems: int
+    hashrate_hs: float
+    power_w: float
+    power_estimated_w: float  # the part of power_w that comes from nameplates, not meters
+
+
+class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """The whole site at one instant. Built once per tick; presenters only read it."""
+
+    site: str
+    taken_at: float  # unix seconds
+    devices: tuple[DeviceStatus, ...]
+    totals: SiteTotals
+    host: HostReading | None = None
+
+
+def site_totals(devices: tuple[DeviceStatus, ...]) -> SiteTotals:
+    """Sum what is known. Stale readings still count (the miner is probably still hashing);
+    lost ones do not, because a total that includes a dead miner's last value would lie."""
+    counts = dict.fromkeys(Freshness, 0)
+    hashrate = power = estimated = 0.0
+    problems = 0
+    for d in devices:
+        counts[d.freshness] += 1
+        problems += d.problem
+        r = d.reading
+        if r is None or d.freshness is Freshness.LOST:
+            continue
+        hashrate += r.hashrate_5s_hs or r.hashrate_avg_hs or 0.0
+        if r.power_w is not None:
+            power += r.power_w
+            if r.power_estimated:
+                estimated += r.power_w
+    return SiteTotals(
+        devices=len(devices),
+        fresh=counts[Freshness.FRESH],
+        stale=counts[Freshness.STALE],
+        lost=counts[Freshness.LOST],
+        pending=counts[Freshness.PENDING],
+        problems=problems,
+        hashrate_hs=hashrate,
+        power_w=power,
+        power_estimated_w=estimated,
+    )
+
+
+_SI = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def fmt_hashrate(hs: float | None) -> str:
+    """`104.2 TH/s`; `—` when unreported."""
+    if hs is None or not math.isfinite(hs):
+        return MISSING
+    for scale, prefix in _SI:
+        if abs(hs) >= scale:
+            return f"{hs / scale:.1f} {prefix}H/s"
+    return f"{hs:.0f} H/s"
+
+
+def fmt_num(value: float | int | None, spec: str = ".0f", unit: str = "") -> str:
+    """Format a number with an optional unit; `—` when unreported (never 0)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return MISSING
+    text = format(value, spec)
+    return f"{text} {unit}" if unit else text

@@ -1,0 +1,183 @@
+"""A running site built from config: simulators (if any), drivers, the poller, the store.
+
+`Site` is an async context manager: entering starts the in-process simulators that the config
+asks for; `run()` polls until cancelled; `poll_all_once()` polls every device once (the
+snapshot command). Presenters only call `snapshot()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+
+from drivers.cgminer.miner import CgminerMiner
+
+from console.config import AsicConfig, SiteConfig
+from console.model import DeviceKind, ErrorKind, Snapshot
+from console.poller import Poller
+from console.store import DeviceInfo, Store
+from drivers.cgminer.errors import (
+    AccessDenied,
+    CgminerError,
+    CommandError,
+    ConnectFailed,
+    DecodeError,
+    RequestTimeout,
+)
+from drivers.cgminer.reading import AsicReading
+from drivers.host import HostSampler
+
+DEADLINE_REQUESTS = 2.0
+"""A full reading may take a failed join plus the split retry: allow two request deadlines."""
+
+
+def classify_error(exc: BaseException) -> ErrorKind:
+    """Map driver errors onto the poll-failure kinds the presenters understand."""
+    if isinstance(exc, AccessDenied):
+        return ErrorKind.ACCESS_DENIED
+    if isinstance(exc, RequestTimeout | TimeoutError):
+        return ErrorKind.TIMEOUT
+    if isinstance(exc, ConnectFailed | OSError):
+        return ErrorKind.CONNECT
+    if isinstance(exc, DecodeError):
+        return ErrorKind.DECODE
+    if isinstance(exc, CommandError | CgminerError):
+        return ErrorKind.COMMAND
+    return ErrorKind.INTERNAL
+
+
+def read_password(asic: AsicConfig) -> str | None:
+    """The admin password for privileged writes: from an env var or a file, never the TOML."""
+    if asic.password_env:
+        return os.environ.get(asic.password_env)
+    if asic.password_file:
+        return Path(asic.password_file).expanduser().read_text().strip()
+    return None
+
+
+class AsicSource:
+    """Adapts one `CgminerMiner` to the poller's `PollSource`."""
+
+    def __init__(self, device_id: str, miner: CgminerMiner, interval_s: float, timeout_s: float):
+        self.device_id = device_id
+        self.miner = miner
+        self.interval_s = interval_s
+        self.deadline_s = timeout_s * DEADLINE_REQUESTS
+
+    async def read(self) -> AsicReading:
+        return await self.miner.read()
+
+
+class Site:
+    def __init__(self, config: SiteConfig) -> None:
+        self.config = config
+        poller_cfg = config.poller
+        self.sources: list[AsicSource] = []
+        infos: list[DeviceInfo] = []
+        for asic in config.asics:
+            timing = config.asic_timing(asic)
+            miner = CgminerMiner(
+                asic.host,
+                asic.port,
+                timeout_s=timing.timeout_s,
+                privileged=asic.privileged,
+                password=None,  # read lazily at the first privileged write (see read_password)
+            )
+            self.sources.append(
+                AsicSource(asic.name, miner, timing.poll_interval_s, timing.timeout_s)
+            )
+            infos.append(
+                DeviceInfo(
+                    device_id=asic.name,
+                    kind=DeviceKind.ASIC,
+                    name=asic.name,
+                    host=asic.host,
+                    port=asic.port,
+                    model=asic.model,
+                    interval_s=timing.poll_interval_s,
+                    stale_after_s=timing.stale_after_s,
+                    lost_after_s=timing.lost_after_s,
+                    privileged=asic.privileged,
+                    tags=tuple(asic.tags),
+                )
+            )
+        self.store = Store(config.site.name, infos)
+        self.poller = Poller(
+            self.sources,
+            self.store,
+            max_concurrency=poller_cfg.max_concurrency,
+            backoff_max_s=poller_cfg.backoff_max_s,
+            classify=classify_error,
+        )
+        self._fleet = self._simulated_fleet()
+        # psutil calls block (they read /proc); keep them off the event loop.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hashpivot-host")
+        self._host = HostSampler() if config.host.enabled else None
+
+    def _simulated_fleet(self):  # type: ignore[no-untyped-def]
+        specs = []
+        for asic in self.config.asics:
+            if asic.simulate is None:
+                continue
+            from simulators.asic import MinerSpec, parse_fault_spec
+
+            faults = parse_fault_spec(asic.simulate.faults, 1)[0] if asic.simulate.faults else ()
+            specs.append(
+                MinerSpec(
+                    persona=asic.simulate.persona,
+                    model=asic.model or "",
+                    host=asic.host,
+                    port=asic.port,
+                    seed=asic.simulate.seed,
+                    faults=faults,
+                    name=asic.name,
+                )
+            )
+        if not specs:
+            return None
+        from simulators.asic import AsicFleet
+
+        return AsicFleet(specs)
+
+    async def __aenter__(self) -> Site:
+        if self._fleet is not None:
+            await self._fleet.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._fleet is not None:
+            await self._fleet.stop()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def sample_host(self) -> None:
+        if self._host is None:
+            return
+        loop = asyncio.get_running_loop()
+        self.store.record_host(await loop.run_in_executor(self._executor, self._host.sample))
+
+    async def _host_loop(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):  # host metrics are best-effort context
+                await self.sample_host()
+            await asyncio.sleep(self.config.host.interval_s)
+
+    async def run(self) -> None:
+        """Poll every device and the host until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.poller.run())
+            group.create_task(self._host_loop())
+
+    async def poll_all_once(self) -> None:
+        await asyncio.gather(self.poller.poll_all_once(), self.sample_host())
+
+    def snapshot(self) -> Snapshot:
+        return self.store.snapshot()

@@ -1,0 +1,215 @@
+"""The store: the latest state of every device plus fixed-size numpy history rings.
+
+The poller writes results here as they arrive; presenters ask for a `Snapshot` at their own
+pace (1 Hz for the TUI). Freshness is judged at snapshot time, because a device that stops
+answering goes stale without any new event arriving.
+
+History is a preallocated float32 array per metric of shape (devices, slots): recording a
+reading is an index write, and memory stays bounded however long the console runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from console.model import (
+    CommandedMode,
+    DeviceKind,
+    DeviceStatus,
+    ErrorKind,
+    Freshness,
+    Observed,
+    Snapshot,
+    observe_asic,
+    site_totals,
+)
+from drivers.cgminer.reading import AsicReading
+from drivers.host import HostReading
+
+
+class Metric(StrEnum):
+    HASHRATE_HS = "hashrate_hs"
+    TEMP_MAX_C = "temp_max_c"
+    POWER_W = "power_w"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceInfo:
+    """What the config says about a device: identity and its freshness thresholds."""
+
+    device_id: str
+    kind: DeviceKind
+    name: str
+    host: str
+    port: int
+    model: str | None
+    interval_s: float
+    stale_after_s: float
+    lost_after_s: float
+    privileged: bool = False
+    tags: tuple[str, ...] = ()
+    commanded: CommandedMode = CommandedMode.MINING
+
+
+@dataclass
+class _Live:
+    """Mutable per-device bookkeeping; only the store touches it."""
+
+    info: DeviceInfo
+    reading: AsicReading | None = None
+    last_ok_at: float | None = None
+    last_attempt_at: float | None = None
+    last_error: str | None = None
+    error_kind: ErrorKind | None = None
+    consecutive_failures: int = 0
+    polls_ok: int = 0
+    polls_failed: int = 0
+    version: int = 0  # bumped on every record, to know when the cached status is outdated
+    cached: tuple[int, Freshness, DeviceStatus] | None = field(default=None)
+
+
+def freshness_at(
+    info: DeviceInfo, last_ok_at: float | None, attempted: bool, now: float
+) -> Freshness:
+    if last_ok_at is None:
+        return Freshness.LOST if attempted else Freshness.PENDING
+    age_s = now - last_ok_at
+    if age_s <= info.stale_after_s:
+        return Freshness.FRESH
+    if age_s <= info.lost_after_s:
+        return Freshness.STALE
+    return Freshness.LOST
+
+
+class Store:
+    def __init__(
+        self,
+        site: str,
+        devices: Sequence[DeviceInfo],
+        *,
+        history_slots: int = 720,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.site = site
+        self._clock = clock
+        self._live = {d.device_id: _Live(d) for d in devices}
+        if len(self._live) != len(devices):
+            raise ValueError("device ids must be unique")
+        self._row = {d.device_id: i for i, d in enumerate(devices)}
+        self._slots = history_slots
+        shape = (len(devices), history_slots)
+        self._history: dict[Metric, npt.NDArray[np.float32]] = {
+            m: np.full(shape, np.nan, dtype=np.float32) for m in Metric
+        }
+        self._history_t = np.full(shape, np.nan, dtype=np.float64)
+        self._next_slot = np.zeros(len(devices), dtype=np.int64)
+        self.host: HostReading | None = None
+
+    def device_ids(self) -> list[str]:
+        return list(self._live)
+
+    def record_ok(self, device_id: str, reading: AsicReading, at: float) -> None:
+        live = self._live[device_id]
+        live.reading = reading
+        live.last_ok_at = live.last_attempt_at = at
+        live.last_error = None
+        live.error_kind = None
+        live.consecutive_failures = 0
+        live.polls_ok += 1
+        live.version += 1
+        self._append_history(device_id, reading, at)
+
+    def record_failure(self, device_id: str, kind: ErrorKind, message: str, at: float) -> None:
+        live = self._live[device_id]
+        live.last_attempt_at = at
+        live.last_error = message
+        live.error_kind = kind
+        live.consecutive_failures += 1
+        live.polls_failed += 1
+        live.version += 1
+
+    def record_host(self, reading: HostReading) -> None:
+        self.host = reading
+
+    def set_commanded(self, device_id: str, mode: CommandedMode) -> None:
+        live = self._live[device_id]
+        live.info = replace(live.info, commanded=mode)
+        live.version += 1
+
+    def _append_history(self, device_id: str, reading: AsicReading, at: float) -> None:
+        row = self._row[device_id]
+        slot = int(self._next_slot[row] % self._slots)
+        self._next_slot[row] += 1
+        self._history_t[row, slot] = at
+        values = {
+            Metric.HASHRATE_HS: reading.hashrate_5s_hs,
+            Metric.TEMP_MAX_C: reading.temp_max_c,
+            Metric.POWER_W: reading.power_w,
+        }
+        for metric, value in values.items():
+            self._history[metric][row, slot] = np.nan if value is None else value
+
+    def history(
+        self, device_id: str, metric: Metric
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32]]:
+        """(timestamps, values) oldest first; unreported values are NaN."""
+        row = self._row[device_id]
+        written = int(self._next_slot[row])
+        if written <= self._slots:
+            order = np.arange(written)
+        else:
+            start = written % self._slots
+            order = np.concatenate([np.arange(start, self._slots), np.arange(start)])
+        return self._history_t[row, order], self._history[metric][row, order]
+
+    def status(self, device_id: str, now: float | None = None) -> DeviceStatus:
+        live = self._live[device_id]
+        now = self._clock() if now is None else now
+        fresh = freshness_at(live.info, live.last_ok_at, live.last_attempt_at is not None, now)
+        cached = live.cached
+        if cached is not None and cached[0] == live.version and cached[1] is fresh:
+            return cached[2]
+        info = live.info
+        observed = observe_asic(live.reading) if info.kind is DeviceKind.ASIC else Observed.UNKNOWN
+        if fresh is Freshness.LOST:
+            observed = Observed.UNKNOWN
+        status = DeviceStatus(
+            device_id=info.device_id,
+            kind=info.kind,
+            name=info.name,
+            host=info.host,
+            port=info.port,
+            model=(live.reading.model if live.reading and live.reading.model else info.model),
+            commanded=info.commanded,
+            observed=observed,
+            freshness=fresh,
+            reading=live.reading,
+            last_ok_at=live.last_ok_at,
+            last_attempt_at=live.last_attempt_at,
+            last_error=live.last_error,
+            error_kind=live.error_kind,
+            consecutive_failures=live.consecutive_failures,
+            polls_ok=live.polls_ok,
+            polls_failed=live.polls_failed,
+            privileged=info.privileged,
+            tags=info.tags,
+        )
+        live.cached = (live.version, fresh, status)
+        return status
+
+    def snapshot(self, now: float | None = None) -> Snapshot:
+        now = self._clock() if now is None else now
+        devices = tuple(self.status(device_id, now) for device_id in self._live)
+        return Snapshot(
+            site=self.site,
+            taken_at=now,
+            devices=devices,
+            totals=site_totals(devices),
+            host=self.host,
+        )

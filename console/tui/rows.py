@@ -1,0 +1,117 @@
+"""Pure presentation of a device as table cells: text, style and a sort key per column.
+
+Kept free of widgets so it can be tested without a terminal and reused by any table. Every
+state is spelled out in words, so the table reads the same with colours off (`NO_COLOR`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rich.text import Text
+
+from console.model import MISSING, DeviceStatus, Freshness, Observed, fmt_hashrate, fmt_num
+
+SortKey = tuple[int, float | str]
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    width: int
+    right: bool
+    text: Callable[[DeviceStatus], str]
+    sort: Callable[[DeviceStatus], float | str | None]
+
+
+def _hashrate(d: DeviceStatus) -> float | None:
+    return d.reading.hashrate_5s_hs if d.reading else None
+
+
+def _temp(d: DeviceStatus) -> float | None:
+    return d.reading.temp_max_c if d.reading else None
+
+
+def _power(d: DeviceStatus) -> float | None:
+    return d.reading.power_w if d.reading else None
+
+
+def _jth(d: DeviceStatus) -> float | None:
+    return d.reading.efficiency_j_per_th if d.reading else None
+
+
+def _power_text(d: DeviceStatus) -> str:
+    r = d.reading
+    if r is None or r.power_w is None:
+        return MISSING
+    # An asterisk marks nameplate estimates: never pass an estimate off as a measurement.
+    return fmt_num(r.power_w, ".0f", "W") + ("*" if r.power_estimated else " ")
+
+
+def _note(d: DeviceStatus) -> str:
+    if d.last_error:
+        return d.last_error
+    r = d.reading
+    if r is not None and r.warnings:
+        return r.warnings[0]
+    return ""
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("kind", "Kind", 4, False, lambda d: d.kind.value, lambda d: d.kind.value),
+    Column("name", "Name", 18, False, lambda d: d.name, lambda d: d.name),
+    Column("model", "Model", 18, False, lambda d: d.model or MISSING, lambda d: d.model or ""),
+    Column("mode", "Mode", 9, False, lambda d: d.commanded.value, lambda d: d.commanded.value),
+    Column("state", "State", 9, False, lambda d: d.observed.value, lambda d: d.observed.value),
+    Column("fresh", "Fresh", 7, False, lambda d: d.freshness.value, lambda d: d.freshness.value),
+    Column("hashrate", "Hashrate", 11, True, lambda d: fmt_hashrate(_hashrate(d)), _hashrate),
+    Column("temp", "Temp", 5, True, lambda d: fmt_num(_temp(d), ".0f", "°C"), _temp),
+    Column("power", "Power", 7, True, _power_text, _power),
+    Column("jth", "J/TH", 5, True, lambda d: fmt_num(_jth(d), ".1f"), _jth),
+    Column("note", "Note", 40, False, _note, _note),
+)
+COLUMN_KEYS = tuple(c.key for c in COLUMNS)
+_BY_KEY = {c.key: c for c in COLUMNS}
+
+_STATE_STYLE = {
+    Observed.HASHING: "green",
+    Observed.RUNNING_JOB: "cyan",
+    Observed.IDLE: "blue",
+    Observed.DEGRADED: "yellow",
+    Observed.FAULTED: "bold red",
+    Observed.UNKNOWN: "dim",
+}
+_FRESH_STYLE = {
+    Freshness.FRESH: "green",
+    Freshness.STALE: "yellow",
+    Freshness.LOST: "bold red",
+    Freshness.PENDING: "dim",
+}
+
+
+def cell_texts(d: DeviceStatus) -> tuple[str, ...]:
+    """The plain text of every column: what the table diffs on."""
+    return tuple(c.text(d) for c in COLUMNS)
+
+
+def styled(column_key: str, text: str, d: DeviceStatus) -> Text:
+    column = _BY_KEY[column_key]
+    style = ""
+    if column_key == "state":
+        style = _STATE_STYLE[d.observed]
+    elif column_key == "fresh":
+        style = _FRESH_STYLE[d.freshness]
+    elif column_key == "note" and d.last_error:
+        style = "red"
+    clipped = text if len(text) <= column.width else text[: column.width - 1] + "…"
+    return Text(clipped, style=style, justify="right" if column.right else "left", no_wrap=True)
+
+
+def sort_key(column_key: str, d: DeviceStatus) -> SortKey:
+    """Unreported values sort after reported ones (in ascending order)."""
+    value = _BY_KEY[column_key].sort(d)
+    if value is None or value == "":
+        return (1, 0.0)
+    return (0, value)
