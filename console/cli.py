@@ -124,9 +124,8 @@ def cmd_snapshot(config_path: Path | None, as_json: bool) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from simulators.asic.fleet import run_simulator_cli
-
     from simulators.asic import plan_fleet
+    from simulators.asic.fleet import run_simulator_cli
 
     if args.asics < 1:
         print("--asics must be at least 1", file=sys.stderr)

@@ -60,7 +60,8 @@ def backoff_delay_s(interval_s: float, failures: int, backoff_max_s: float) -> f
     """Delay before the next attempt after `failures` consecutive failures (no jitter)."""
     if failures <= 0:
         return interval_s
-    return max(interval_s, min(interval_s * 2 ** (failures - 1), backoff_max_s))
+    grown_s: float = interval_s * 2.0 ** (failures - 1)
+    return max(interval_s, min(grown_s, backoff_max_s))
 
 
 class Poller:
@@ -130,7 +131,8 @@ class Poller:
     def _next_delay_s(self, index: int) -> float:
         source = self._sources[index]
         delay = backoff_delay_s(source.interval_s, self._failures[index], self._backoff_max_s)
-        return delay * (1.0 + self._rng.uniform(-JITTER_FRACTION, JITTER_FRACTION))
+        jitter = self._rng.uniform(-JITTER_FRACTION, JITTER_FRACTION)
+        return float(delay * (1.0 + jitter))
 
     async def run(self) -> None:
         """Schedule forever. Every source is polled at start, then on its own interval."""

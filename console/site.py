@@ -14,8 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
-from drivers.cgminer.miner import CgminerMiner
-
 from console.config import AsicConfig, SiteConfig
 from console.model import DeviceKind, ErrorKind, Snapshot
 from console.poller import Poller
@@ -28,8 +26,10 @@ from drivers.cgminer.errors import (
     DecodeError,
     RequestTimeout,
 )
+from drivers.cgminer.miner import CgminerMiner
 from drivers.cgminer.reading import AsicReading
 from drivers.host import HostSampler
+from simulators.asic import AsicFleet, MinerSpec, parse_fault_spec
 
 DEADLINE_REQUESTS = 2.0
 """A full reading may take a failed join plus the split retry: allow two request deadlines."""
@@ -51,11 +51,17 @@ def classify_error(exc: BaseException) -> ErrorKind:
 
 
 def read_password(asic: AsicConfig) -> str | None:
-    """The admin password for privileged writes: from an env var or a file, never the TOML."""
+    """The admin password for privileged writes: from an env var or a file, never the TOML.
+
+    A missing variable or unreadable file gives None: reads still work, and a write is
+    refused by the device with its own error, which the operator sees on that action."""
     if asic.password_env:
         return os.environ.get(asic.password_env)
     if asic.password_file:
-        return Path(asic.password_file).expanduser().read_text().strip()
+        try:
+            return Path(asic.password_file).expanduser().read_text().strip()
+        except OSError:
+            return None
     return None
 
 
@@ -85,7 +91,7 @@ class Site:
                 asic.port,
                 timeout_s=timing.timeout_s,
                 privileged=asic.privileged,
-                password=None,  # read lazily at the first privileged write (see read_password)
+                password=read_password(asic) if asic.privileged else None,
             )
             self.sources.append(
                 AsicSource(asic.name, miner, timing.poll_interval_s, timing.timeout_s)
@@ -118,14 +124,13 @@ class Site:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hashpivot-host")
         self._host = HostSampler() if config.host.enabled else None
 
-    def _simulated_fleet(self):  # type: ignore[no-untyped-def]
-        specs = []
+    def _simulated_fleet(self) -> AsicFleet | None:
+        """In-process simulated miners for the `[asics.simulate]` entries (the demo site)."""
+        specs: list[MinerSpec] = []
         for asic in self.config.asics:
             if asic.simulate is None:
                 continue
-            from simulators.asic import MinerSpec, parse_fault_spec
-
-            faults = parse_fault_spec(asic.simulate.faults, 1)[0] if asic.simulate.faults else ()
+            faults = parse_fault_spec(asic.simulate.faults, 1).get(0, ())
             specs.append(
                 MinerSpec(
                     persona=asic.simulate.persona,
@@ -137,11 +142,7 @@ class Site:
                     name=asic.name,
                 )
             )
-        if not specs:
-            return None
-        from simulators.asic import AsicFleet
-
-        return AsicFleet(specs)
+        return AsicFleet(specs) if specs else None
 
     async def __aenter__(self) -> Site:
         if self._fleet is not None:

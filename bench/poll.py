@@ -1,0 +1,270 @@
+"""Poll benchmark: full ASIC readings per second and client CPU per reading.
+
+A simulated fleet runs in ANOTHER process (`hashpivot simulate`), pinned to one core; the client
+runs here, pinned to another, so the figures are the client's own cost. Each client mode runs a
+closed loop of `--concurrency` workers over the whole fleet for `--seconds`:
+
+- `bare`        connect, send one `summary+stats+pools` join, read to EOF or NUL; no decoding.
+                The practical limit of a Python asyncio client.
+- `hashpivot`   `CgminerMiner.read()`: the full reading (join, tolerant decode, dialect
+                parse into a normalised `AsicReading`), as the poller does it.
+- `pyasic-rpc`  pyasic's RPC client: the same join through `multicommand`, decoded, not normalised.
+- `pyasic-data` pyasic's `get_data()`: its full reading.
+
+`--fleet-check` instead runs hashpivot's real poller over the fleet at `--interval` seconds for
+`--seconds` after one warm-up cycle and reports the client's CPU use as a share of one core
+(the "10,000 miners at 30 s" question, measured rather than extrapolated).
+
+    ./dev bench poll --miners 1000 --seconds 10
+    ./dev bench poll --miners 10000 --fleet-check --interval 30 --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+BASE_IP = "127.0.10.1"
+JOIN = b'{"command":"summary+stats+pools"}'
+
+
+def pin(core: int) -> None:
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setaffinity(0, {core % os.cpu_count()})  # type: ignore[operator]
+
+
+def start_simulator(miners: int, core: int) -> tuple[subprocess.Popen[str], list[tuple[str, int]]]:
+    code = (
+        "import sys; from console.cli import main; "
+        f"sys.exit(main(['simulate', '--asics', '{miners}', '--base-ip', '{BASE_IP}']))"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        preexec_fn=lambda: pin(core),
+    )
+    endpoints: list[tuple[str, int]] = []
+    assert proc.stdout is not None
+    while len(endpoints) < miners:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError("simulator exited before listening")
+        first = line.split()[0] if line.split() else ""
+        if ":" in first and first[0].isdigit():
+            host, port = first.rsplit(":", 1)
+            endpoints.append((host, int(port)))
+    return proc, endpoints
+
+
+class BareProtocol(asyncio.Protocol):
+    def __init__(self, done: asyncio.Future[int]) -> None:
+        self.done = done
+        self.size = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.write(JOIN)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        self.size += len(data)
+        if data.endswith(b"\x00") and not self.done.done():
+            self.done.set_result(self.size)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(self.size)
+
+
+async def bare_poll(host: str, port: int) -> None:
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[int] = loop.create_future()
+    transport, _ = await loop.create_connection(lambda: BareProtocol(done), host, port)
+    try:
+        async with asyncio.timeout(5):
+            await done
+    finally:
+        transport.close()
+
+
+async def make_pollers(
+    mode: str, endpoints: list[tuple[str, int]]
+) -> list[Callable[[], Awaitable[object]]]:
+    if mode == "bare":
+        return [lambda h=h, p=p: bare_poll(h, p) for h, p in endpoints]
+    if mode == "hashpivot":
+        from drivers.cgminer.miner import CgminerMiner
+
+        miners = [CgminerMiner(h, p, timeout_s=5.0) for h, p in endpoints]
+        return [m.read for m in miners]
+    import pyasic  # test-only oracle
+
+    found = await asyncio.gather(*(pyasic.get_miner(h) for h, _ in endpoints))
+    usable = [m for m in found if m is not None]
+    if len(usable) < len(found):
+        print(f"  pyasic recognised {len(usable)}/{len(found)} miners", file=sys.stderr)
+    if mode == "pyasic-data":
+        return [m.get_data for m in usable]
+    return [lambda m=m: m.rpc.multicommand("summary", "stats", "pools") for m in usable]
+
+
+async def closed_loop(
+    pollers: list[Callable[[], Awaitable[object]]], seconds: float, concurrency: int
+) -> dict[str, float]:
+    # Warm-up: one pass, so dialect detection and imports are not counted.
+    await asyncio.gather(*(p() for p in pollers), return_exceptions=True)
+    order = itertools.cycle(pollers)
+    ok = errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal ok, errors
+        while time.perf_counter() < deadline:
+            try:
+                await next(order)()
+                ok += 1
+            except Exception:
+                errors += 1
+
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    return {
+        "polls": ok,
+        "errors": errors,
+        "polls_per_s": ok / wall,
+        "cpu_ms_per_poll": 1000 * cpu / max(ok, 1),
+        "cpu_share": cpu / wall,
+    }
+
+
+async def fleet_check(
+    endpoints: list[tuple[str, int]], interval_s: float, seconds: float
+) -> dict[str, float]:
+    from console.model import DeviceKind
+    from console.poller import Poller
+    from console.site import AsicSource, classify_error
+    from console.store import DeviceInfo, Store
+    from drivers.cgminer.miner import CgminerMiner
+
+    infos, sources = [], []
+    for i, (host, port) in enumerate(endpoints):
+        name = f"m{i:05d}"
+        infos.append(
+            DeviceInfo(
+                device_id=name,
+                kind=DeviceKind.ASIC,
+                name=name,
+                host=host,
+                port=port,
+                model=None,
+                interval_s=interval_s,
+                stale_after_s=2.5 * interval_s,
+                lost_after_s=10 * interval_s,
+            )
+        )
+        sources.append(AsicSource(name, CgminerMiner(host, port, timeout_s=5.0), interval_s, 5.0))
+    store = Store("bench", infos)
+    poller = Poller(sources, store, max_concurrency=256, classify=classify_error)
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(interval_s)  # the start-up burst polls everything at once: skip it
+    done0, cpu0, wall0 = poller.polls_completed, time.process_time(), time.perf_counter()
+    await asyncio.sleep(seconds)
+    done, cpu, wall = (
+        poller.polls_completed - done0,
+        time.process_time() - cpu0,
+        time.perf_counter() - wall0,
+    )
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    snap = store.snapshot()
+    return {
+        "polls": done,
+        "polls_per_s": done / wall,
+        "cpu_share": cpu / wall,
+        "cpu_ms_per_poll": 1000 * cpu / max(done, 1),
+        "fresh": snap.totals.fresh,
+        "devices": snap.totals.devices,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--miners", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--modes", default="bare,hashpivot,pyasic-rpc,pyasic-data")
+    parser.add_argument("--fleet-check", action="store_true")
+    parser.add_argument("--interval", type=float, default=30.0)
+    parser.add_argument("--no-uvloop", action="store_true")
+    args = parser.parse_args()
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    sim, endpoints = start_simulator(args.miners, core=1)
+    pin(0)
+    loop_factory = None
+    if not args.no_uvloop:
+        with contextlib.suppress(ImportError):
+            import uvloop
+
+            loop_factory = uvloop.new_event_loop
+    print(
+        f"fleet: {len(endpoints)} simulated miners in pid {sim.pid} (core 1); client on core 0; "
+        f"loop: {'uvloop' if loop_factory else 'asyncio'}; cpu count {os.cpu_count()}"
+    )
+    try:
+        if args.fleet_check:
+            r = asyncio.run(
+                fleet_check(endpoints, args.interval, args.seconds), loop_factory=loop_factory
+            )
+            print(
+                f"fleet-check  {r['devices']} miners @ {args.interval:g} s: "
+                f"{r['polls_per_s']:.0f} polls/s, client CPU {100 * r['cpu_share']:.1f}% of one "
+                f"core, {r['cpu_ms_per_poll']:.3f} ms/poll, {r['fresh']} fresh"
+            )
+            return
+        results = {}
+        for mode in args.modes.split(","):
+            r = asyncio.run(_run_mode(mode, endpoints, args), loop_factory=loop_factory)
+            results[mode] = r
+            print(
+                f"{mode:12s} {r['polls_per_s']:8.0f} polls/s  "
+                f"{r['cpu_ms_per_poll']:.3f} ms CPU/poll  "
+                f"client CPU {100 * r['cpu_share']:.0f}%  errors {r['errors']:.0f}"
+            )
+        if "hashpivot" in results:
+            per = results["hashpivot"]["cpu_ms_per_poll"] / 1000
+            print(f"10,000 miners @ 30 s (extrapolated): {100 * per * 10000 / 30:.1f}% of one core")
+            if "pyasic-rpc" in results:
+                ratio = results["hashpivot"]["polls_per_s"] / results["pyasic-rpc"]["polls_per_s"]
+                print(f"hashpivot / pyasic-rpc throughput: {ratio:.1f}x")
+    finally:
+        sim.terminate()
+        sim.wait(10)
+
+
+async def _run_mode(
+    mode: str, endpoints: list[tuple[str, int]], args: argparse.Namespace
+) -> dict[str, float]:
+    pollers = await make_pollers(mode, endpoints)
+    return await closed_loop(pollers, args.seconds, args.concurrency)
+
+
+if __name__ == "__main__":
+    main()

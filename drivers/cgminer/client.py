@@ -1,0 +1,440 @@
+"""The asyncio client for the CGMiner-family API on TCP 4028: one request per connection.
+
+Wire rules (protocol reference §1): open a connection, write one request — JSON
+`{"command":"CMD","parameter":"P"}` or text `CMD|P` — with no newline, no NUL and no half-close,
+then read until the first NUL byte or EOF, whichever comes first. Many firmwares send the NUL and
+then close; stopping at the NUL means a server that never closes (Q21) still completes. A hard
+deadline (default 5 s) covers connect + read, so one hung miner never stalls a poll cycle, and
+replies are capped at 1 MiB.
+
+Performance matters (thousands of readings per second on one core), so this is a bare
+`asyncio.Protocol` completing a future — no StreamReader/StreamWriter, no per-chunk coroutine
+switches — and requests without a parameter are encoded once and cached.
+
+Public API:
+
+* `fetch(host, port, payload)` → raw reply bytes (framing only);
+* `request(host, port, command, parameter)` → `Reply` (decoded, status parsed, never raised);
+* `command(...)` → `Reply`, raising `CommandError` (or a subclass) when STATUS is E/F;
+* `multi(host, port, commands)` → `MultiReply`: one `+`-join, falling back to one connection per
+  command (concurrently) on any error of the join except transport-level ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any, NamedTuple, cast
+
+import msgspec
+
+from drivers.cgminer.decoder import decode
+from drivers.cgminer.errors import (
+    TRANSPORT_ERRORS,
+    CgminerError,
+    ConnectFailed,
+    DecodeError,
+    ReplyInterrupted,
+    ReplyTooLarge,
+    RequestTimeout,
+)
+from drivers.cgminer.status import Status, error_for, parse_status
+from drivers.cgminer.textmode import encode_text_request, parse_text_reply
+
+_json_decode = msgspec.json.decode
+
+DEFAULT_PORT = 4028
+DEFAULT_TIMEOUT_S = 5.0
+MAX_REPLY_BYTES = 1 << 20  # 1 MiB: a full Antminer stats reply is ~4 KiB, Avalon estats ~20 KiB
+
+
+class Reply(msgspec.Struct, frozen=True):
+    """One command's reply: the decoded object, its status and the decoder repairs it needed."""
+
+    command: str
+    data: dict[str, Any]
+    status: Status
+    repairs: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.status.ok
+
+    def raise_for_status(self) -> Reply:
+        """Return self if the status is S/I, else raise the matching `CommandError`."""
+        if not self.status.ok:
+            raise error_for(self.command, self.status)
+        return self
+
+
+class MultiReply(msgspec.Struct, frozen=True):
+    """The result of `multi`: one entry per command, a `Reply` or the error for that command.
+
+    `joined` is True when one `+`-join answered; `join_error` is why the join was abandoned for
+    single commands (None if it was not tried or worked). Callers remember per device whether
+    joins work, so they do not waste a round-trip on every poll.
+    """
+
+    replies: dict[str, Reply | CgminerError]
+    joined: bool
+    join_error: CgminerError | None = None
+
+    @property
+    def repairs(self) -> tuple[str, ...]:
+        """Decoder repairs across all replies, in first-seen order, without duplicates."""
+        seen: dict[str, None] = {}
+        for reply in self.replies.values():
+            if isinstance(reply, Reply):
+                for name in reply.repairs:
+                    seen[name] = None
+        return tuple(seen)
+
+
+# --- framing ------------------------------------------------------------------------------------
+
+
+class _OneShot(asyncio.Protocol):
+    """Writes one request, collects the reply until NUL or EOF, completes a future."""
+
+    __slots__ = (
+        "_chunks",
+        "_host",
+        "_limit",
+        "_payload",
+        "_port",
+        "_waiter",
+        "interrupted",
+        "obj",
+        "received",
+        "transport",
+    )
+
+    def __init__(
+        self, payload: bytes, waiter: asyncio.Future[bytes], limit: int, host: str, port: int
+    ) -> None:
+        self._payload = payload
+        self._waiter = waiter
+        self._limit = limit
+        self._host = host
+        self._port = port
+        self._chunks: list[bytes] = []
+        self.received = 0
+        self.transport: asyncio.Transport | None = None
+        self.interrupted: BaseException | None = None
+        # Set when the reply was recognised as complete JSON before NUL/EOF (and so decoded).
+        self.obj: dict[str, Any] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A cast, not an isinstance check: uvloop's transports are not asyncio.Transport
+        # subclasses, but they have the same methods.
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self._payload)
+
+    def data_received(self, data: bytes) -> None:
+        waiter = self._waiter
+        if waiter.done():
+            return
+        end = data.find(0)
+        if end >= 0:
+            data = data[:end]
+        self.received += len(data)
+        transport = self.transport
+        assert transport is not None
+        if self.received > self._limit:
+            waiter.set_exception(ReplyTooLarge(self._host, self._port, self._limit))
+            transport.abort()
+            return
+        if end < 0:
+            self._chunks.append(data)
+            if data.rstrip()[-1:] == b"}":
+                self._complete_without_nul(waiter, transport)
+            return
+        # The NUL ends the frame: do not wait for the server to close (Q21).
+        if self._chunks:
+            self._chunks.append(data)
+            data = b"".join(self._chunks)
+        waiter.set_result(data)
+        transport.close()
+
+    def _complete_without_nul(
+        self, waiter: asyncio.Future[bytes], transport: asyncio.Transport
+    ) -> None:
+        """Finish early when a NUL-less reply (Whatsminer, Avalon, Q2) is already whole JSON.
+
+        Without this, a NUL-less server that also never closes (Q21) could only time out. The
+        decoded object is kept, so the reply is not decoded twice; broken JSON simply waits for
+        EOF and goes through the repairing decoder.
+        """
+        chunks = self._chunks
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        try:
+            obj = _json_decode(body)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            return
+        if type(obj) is dict:
+            self.obj = obj
+            waiter.set_result(body)
+            transport.close()
+
+    def eof_received(self) -> bool | None:
+        if not self._waiter.done():
+            self._waiter.set_result(b"".join(self._chunks))
+        return None  # let the transport close itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        waiter = self._waiter
+        if waiter.done():
+            return
+        if exc is None:
+            waiter.set_result(b"".join(self._chunks))
+        elif self.received == 0:
+            waiter.set_exception(
+                ConnectFailed(self._host, self._port, f"reset before any reply byte ({exc})")
+            )
+        else:
+            # Hand over what arrived; the caller accepts it only if it decodes completely.
+            self.interrupted = exc
+            waiter.set_result(b"".join(self._chunks))
+
+
+class _Outcome(NamedTuple):
+    body: bytes
+    interrupted: BaseException | None  # the connection died after `body` arrived
+    obj: dict[str, Any] | None  # already decoded (strict JSON, no repairs needed)
+
+
+async def _exchange(
+    host: str, port: int, payload: bytes, timeout_s: float, max_reply_bytes: int
+) -> _Outcome:
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[bytes] = loop.create_future()
+    proto = _OneShot(payload, waiter, max_reply_bytes, host, port)
+    try:
+        async with asyncio.timeout(timeout_s):
+            try:
+                await loop.create_connection(lambda: proto, host, port)
+            except OSError as exc:
+                raise ConnectFailed(
+                    host, port, exc.strerror or str(exc) or type(exc).__name__
+                ) from exc
+            body = await waiter
+    except TimeoutError:
+        raise RequestTimeout(
+            host,
+            port,
+            phase="connect" if proto.transport is None else "read",
+            timeout_s=timeout_s,
+            bytes_received=proto.received,
+        ) from None
+    finally:
+        transport = proto.transport
+        if transport is not None and not transport.is_closing():
+            transport.abort()
+    return _Outcome(body, proto.interrupted, proto.obj)
+
+
+async def fetch(
+    host: str,
+    port: int,
+    payload: bytes,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    max_reply_bytes: int = MAX_REPLY_BYTES,
+) -> bytes:
+    """Send `payload` on a fresh connection and return the reply bytes (without the NUL).
+
+    Raises `ConnectFailed`, `RequestTimeout`, `ReplyTooLarge` or `ReplyInterrupted`.
+    """
+    outcome = await _exchange(host, port, payload, timeout_s, max_reply_bytes)
+    if outcome.interrupted is not None:
+        raise ReplyInterrupted(host, port, len(outcome.body), str(outcome.interrupted))
+    return outcome.body
+
+
+# --- requests -----------------------------------------------------------------------------------
+
+_REQUEST_CACHE: dict[str, bytes] = {}
+_REQUEST_CACHE_MAX = 512
+_json_encode = msgspec.json.encode
+
+
+def encode_request(command: str, parameter: str | int | None = None) -> bytes:
+    """The JSON request bytes; the parameter is always sent as a string (`"0"` for pool 0)."""
+    if parameter is None:
+        cached = _REQUEST_CACHE.get(command)
+        if cached is None:
+            cached = _json_encode({"command": command})
+            if len(_REQUEST_CACHE) < _REQUEST_CACHE_MAX:
+                _REQUEST_CACHE[command] = cached
+        return cached
+    return _json_encode({"command": command, "parameter": str(parameter)})
+
+
+def _decode_text(body: bytes) -> tuple[dict[str, Any], tuple[str, ...]]:
+    try:
+        text = body.decode("utf-8")
+        repairs: tuple[str, ...] = ()
+    except UnicodeDecodeError:
+        text = body.decode("utf-8", errors="replace")
+        repairs = ("invalid_utf8",)
+    if text.lstrip().startswith("{"):  # some firmwares answer JSON whatever the request form
+        decoded = decode(body)
+        return decoded.obj, decoded.repairs
+    return parse_text_reply(text), repairs
+
+
+def _to_reply(command: str, data: dict[str, Any], repairs: tuple[str, ...]) -> Reply:
+    try:
+        status = parse_status(data)
+    except DecodeError as exc:
+        raise DecodeError(f"{command}: {exc}") from None
+    return Reply(command, data, status, repairs)
+
+
+async def request(
+    host: str,
+    port: int,
+    name: str,
+    parameter: str | int | None = None,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    text: bool = False,
+    max_reply_bytes: int = MAX_REPLY_BYTES,
+) -> Reply:
+    """Send one command and return its decoded `Reply` (a failed STATUS is returned, not raised).
+
+    `text=True` uses the text form `cmd|param` and parses the `|`-separated reply into the same
+    dict shape as the JSON form.
+    """
+    if text:
+        payload = encode_text_request(name, None if parameter is None else str(parameter))
+    else:
+        payload = encode_request(name, parameter)
+    body, interrupted, obj = await _exchange(host, port, payload, timeout_s, max_reply_bytes)
+    if obj is not None:
+        return _to_reply(name, obj, ())
+    try:
+        if text:
+            data, repairs = _decode_text(body)
+        else:
+            data, repairs = decode(body)
+    except DecodeError as exc:
+        if interrupted is not None:
+            raise ReplyInterrupted(host, port, len(body), str(interrupted)) from exc
+        raise
+    return _to_reply(name, data, repairs)
+
+
+async def command(
+    host: str,
+    port: int,
+    name: str,
+    parameter: str | int | None = None,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    text: bool = False,
+) -> Reply:
+    """Like `request`, but raise `CommandError` (`AccessDenied`, `InvalidCommand`) on E/F."""
+    reply = await request(host, port, name, parameter, timeout_s=timeout_s, text=text)
+    return reply.raise_for_status()
+
+
+# --- joins --------------------------------------------------------------------------------------
+
+
+async def multi(
+    host: str,
+    port: int,
+    commands: Iterable[str],
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    join: bool = True,
+) -> MultiReply:
+    """Run several read commands, as one `+`-join when possible.
+
+    Each section of a join reply is an array holding one complete reply (object sections are
+    tolerated too). Any error of the join — a plain error reply, a missing section, broken
+    JSON, an empty reply — makes it fall back to one connection per command, run concurrently;
+    transport-level errors (refused, timeout, reset) are raised instead, because a dead miner
+    stays dead on the second try. Per-command failures (say code 45 in one section) are
+    returned in that command's entry, never raised for the whole set.
+    """
+    wanted = tuple(dict.fromkeys(name for name in commands if name))
+    join_error: CgminerError | None = None
+    if join and len(wanted) > 1:
+        try:
+            replies = await _joined(host, port, wanted, timeout_s)
+        except TRANSPORT_ERRORS:
+            raise
+        except CgminerError as exc:
+            join_error = exc
+        else:
+            return MultiReply(replies, True, None)
+    return MultiReply(await _split(host, port, wanted, timeout_s), False, join_error)
+
+
+async def _joined(
+    host: str, port: int, wanted: tuple[str, ...], timeout_s: float
+) -> dict[str, Reply | CgminerError]:
+    joined_name = "+".join(wanted)
+    body, interrupted, obj = await _exchange(
+        host, port, encode_request(joined_name), timeout_s, MAX_REPLY_BYTES
+    )
+    repairs: tuple[str, ...] = ()
+    if obj is None:
+        try:
+            obj, repairs = decode(body)
+        except DecodeError as exc:
+            if interrupted is not None:
+                raise ReplyInterrupted(host, port, len(body), str(interrupted)) from exc
+            raise
+    if "STATUS" in obj or "status" in obj:
+        # A plain single reply: the firmware rejected the join as a whole (Q22).
+        status = parse_status(obj)
+        if not status.ok:
+            raise error_for(joined_name, status)
+        raise DecodeError(f"{joined_name}: join answered with a single reply")
+    replies: dict[str, Reply | CgminerError] = {}
+    for name in wanted:
+        section = obj.get(name)
+        if type(section) is list and section and type(section[0]) is dict:
+            section = section[0]
+        elif type(section) is not dict:
+            raise DecodeError(f"{joined_name}: join reply has no usable {name!r} section")
+        try:
+            reply = _to_reply(name, section, repairs)
+        except DecodeError as exc:
+            replies[name] = exc
+            continue
+        replies[name] = reply if reply.status.ok else error_for(name, reply.status)
+    return replies
+
+
+async def _split(
+    host: str, port: int, wanted: tuple[str, ...], timeout_s: float
+) -> dict[str, Reply | CgminerError]:
+    if len(wanted) == 1:
+        outcomes: list[Reply | BaseException] = []
+        try:
+            outcomes.append(await request(host, port, wanted[0], timeout_s=timeout_s))
+        except CgminerError as exc:
+            outcomes.append(exc)
+    else:
+        outcomes = await asyncio.gather(
+            *(request(host, port, name, timeout_s=timeout_s) for name in wanted),
+            return_exceptions=True,
+        )
+    replies: dict[str, Reply | CgminerError] = {}
+    transport_failures: list[CgminerError] = []
+    for name, outcome in zip(wanted, outcomes, strict=True):
+        if isinstance(outcome, Reply):
+            replies[name] = outcome if outcome.status.ok else error_for(name, outcome.status)
+        elif isinstance(outcome, CgminerError):
+            replies[name] = outcome
+            if isinstance(outcome, TRANSPORT_ERRORS):
+                transport_failures.append(outcome)
+        else:  # a bug or a cancellation, not a device problem: do not swallow it
+            raise outcome
+    if transport_failures and len(transport_failures) == len(wanted):
+        raise transport_failures[0]
+    return replies
