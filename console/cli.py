@@ -15,8 +15,25 @@ import argparse
 import asyncio
 import ipaddress
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed: about twice the connections per second of the stdlib loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(coro)
 
 
 def _add_config_arg(parser: argparse.ArgumentParser, *, top_level: bool = False) -> None:
@@ -119,7 +136,7 @@ def cmd_snapshot(config_path: Path | None, as_json: bool) -> int:
             snap = site.snapshot()
         return snapshot_json_bytes(snap) if as_json else snapshot_table(snap).encode()
 
-    sys.stdout.buffer.write(asyncio.run(once()))
+    sys.stdout.buffer.write(run_async(once()))
     return 0
 
 
@@ -143,7 +160,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"hashpivot simulate: {exc}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(run_simulator_cli(specs))
+        run_async(run_simulator_cli(specs))
     except KeyboardInterrupt:
         pass
     return 0

@@ -5,21 +5,42 @@ The site (poller, simulators) runs as one app-level async worker; screens never 
 
 from __future__ import annotations
 
+from types import TracebackType
+from typing import Protocol, Self
+
 from textual.app import App
 from textual.binding import Binding
 
 from console.config import SiteConfig
+from console.model import Snapshot
 from console.site import Site
 from console.tui.screens.fleet import FleetScreen
 
 TICK_S = 1.0
 
 
+class SnapshotSource(Protocol):
+    """What the console needs from a site: run it, and read snapshots of it (`Site` is one)."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def run(self) -> None: ...
+
+    def snapshot(self) -> Snapshot: ...
+
+
 class HashpivotApp(App[None]):
     TITLE = "hashpivot"
     BINDINGS = [Binding("q", "quit", "Quit"), Binding("ctrl+c", "quit", "Quit", show=False)]
 
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: SnapshotSource) -> None:
         super().__init__()
         self.site = site
         self.fleet = FleetScreen()

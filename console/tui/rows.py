@@ -59,17 +59,18 @@ def _note(d: DeviceStatus) -> str:
     return ""
 
 
+# Ordered for an 80-column SSH window: what an operator scans first fits on the left.
 COLUMNS: tuple[Column, ...] = (
-    Column("kind", "Kind", 4, False, lambda d: d.kind.value, lambda d: d.kind.value),
     Column("name", "Name", 18, False, lambda d: d.name, lambda d: d.name),
-    Column("model", "Model", 18, False, lambda d: d.model or MISSING, lambda d: d.model or ""),
-    Column("mode", "Mode", 9, False, lambda d: d.commanded.value, lambda d: d.commanded.value),
     Column("state", "State", 9, False, lambda d: d.observed.value, lambda d: d.observed.value),
     Column("fresh", "Fresh", 7, False, lambda d: d.freshness.value, lambda d: d.freshness.value),
     Column("hashrate", "Hashrate", 11, True, lambda d: fmt_hashrate(_hashrate(d)), _hashrate),
     Column("temp", "Temp", 5, True, lambda d: fmt_num(_temp(d), ".0f", "°C"), _temp),
     Column("power", "Power", 7, True, _power_text, _power),
     Column("jth", "J/TH", 5, True, lambda d: fmt_num(_jth(d), ".1f"), _jth),
+    Column("model", "Model", 18, False, lambda d: d.model or MISSING, lambda d: d.model or ""),
+    Column("mode", "Mode", 9, False, lambda d: d.commanded.value, lambda d: d.commanded.value),
+    Column("kind", "Kind", 4, False, lambda d: d.kind.value, lambda d: d.kind.value),
     Column("note", "Note", 40, False, _note, _note),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
@@ -109,9 +110,11 @@ def styled(column_key: str, text: str, d: DeviceStatus) -> Text:
     return Text(clipped, style=style, justify="right" if column.right else "left", no_wrap=True)
 
 
-def sort_key(column_key: str, d: DeviceStatus) -> SortKey:
-    """Unreported values sort after reported ones (in ascending order)."""
+def sort_key(column_key: str, d: DeviceStatus, *, reverse: bool = False) -> SortKey:
+    """Key for a sort by `column_key`. Unreported values end up last in either direction
+    (the caller sorts with `reverse`, which would otherwise bring them to the top)."""
     value = _BY_KEY[column_key].sort(d)
+    missing_rank = 0 if reverse else 1
     if value is None or value == "":
-        return (1, 0.0)
-    return (0, value)
+        return (missing_rank, 0.0)
+    return (1 - missing_rank, value)

@@ -55,9 +55,11 @@ class DeviceTable(DataTable[Text]):
         return [d for d in snapshot.devices if not needle or matches(d, needle)]
 
     def _full_sort_key(self, d: DeviceStatus) -> tuple[int, SortKey]:
-        # Problems first is a stable partition in front of the chosen sort.
-        problem_rank = 0 if (self.problems_first and d.problem) else 1
-        return (problem_rank, sort_key(self.sort_column, d))
+        # Problems first is a partition in front of the chosen sort, in either direction: the
+        # table is sorted with `reverse`, so the ranks flip with it.
+        first, rest = (1, 0) if self.sort_reverse else (0, 1)
+        problem_rank = first if (self.problems_first and d.problem) else rest
+        return (problem_rank, sort_key(self.sort_column, d, reverse=self.sort_reverse))
 
     def apply(self, snapshot: Snapshot) -> None:
         """Bring the table in line with `snapshot`, touching only what changed."""
