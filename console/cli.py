@@ -126,7 +126,7 @@ def _load_site_config(path: Path | None):  # type: ignore[no-untyped-def]
 
 def cmd_snapshot(config_path: Path | None, as_json: bool) -> int:
     from console.report import snapshot_json_bytes, snapshot_table
-    from console.site import Site
+    from console.site import Site, SiteStartError
 
     config = _load_site_config(config_path)
 
@@ -136,7 +136,11 @@ def cmd_snapshot(config_path: Path | None, as_json: bool) -> int:
             snap = site.snapshot()
         return snapshot_json_bytes(snap) if as_json else snapshot_table(snap).encode()
 
-    sys.stdout.buffer.write(run_async(once()))
+    try:
+        sys.stdout.buffer.write(run_async(once()))
+    except SiteStartError as exc:
+        print(f"hashpivot snapshot: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

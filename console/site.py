@@ -65,6 +65,10 @@ def read_password(asic: AsicConfig) -> str | None:
     return None
 
 
+class SiteStartError(RuntimeError):
+    """The site could not start (for example a simulated miner's address is already taken)."""
+
+
 class AsicSource:
     """Adapts one `CgminerMiner` to the poller's `PollSource`."""
 
@@ -146,7 +150,16 @@ class Site:
 
     async def __aenter__(self) -> Site:
         if self._fleet is not None:
-            await self._fleet.start()
+            try:
+                await self._fleet.start()
+            except OSError as exc:
+                await self._fleet.stop()
+                raise SiteStartError(
+                    f"cannot start the simulated miners of site {self.config.site.name!r}: "
+                    f"{exc.strerror or exc}. Is another hashpivot demo or `hashpivot simulate` "
+                    "using these addresses? Stop it, or give the simulated [[asics]] other "
+                    "127.x.y.z hosts."
+                ) from exc
         return self
 
     async def __aexit__(

@@ -13,7 +13,7 @@ from textual.binding import Binding
 
 from console.config import SiteConfig
 from console.model import Snapshot
-from console.site import Site
+from console.site import Site, SiteStartError
 from console.tui.screens.fleet import FleetScreen
 
 TICK_S = 1.0
@@ -54,13 +54,17 @@ class HashpivotApp(App[None]):
         self.set_interval(TICK_S, self.tick)
 
     async def _run_site(self) -> None:
-        async with self.site:
-            await self.site.run()
+        try:
+            async with self.site:
+                await self.site.run()
+        except SiteStartError as exc:
+            self.exit(return_code=2, message=f"hashpivot: {exc}")
 
     def tick(self) -> None:
         self.fleet.apply(self.site.snapshot())
 
 
 def run_tui(config: SiteConfig) -> int:
-    HashpivotApp(Site(config)).run()
-    return 0
+    app = HashpivotApp(Site(config))
+    app.run()
+    return app.return_code or 0

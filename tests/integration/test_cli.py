@@ -132,3 +132,15 @@ def test_headless_paths_never_import_textual() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_demo_address_taken_gives_a_clear_error() -> None:
+    import socket
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.2.1", 4028))  # the demo site's first miner
+        squatter.listen()
+        result = hashpivot("snapshot")
+    assert result.returncode == 2
+    assert "already in use" in result.stderr
+    assert "Traceback" not in result.stderr
