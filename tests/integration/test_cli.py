@@ -138,6 +138,8 @@ def test_demo_address_taken_gives_a_clear_error() -> None:
     import socket
 
     with socket.socket() as squatter:
+        # Earlier tests leave TIME_WAIT connections on this address; a listener may still bind.
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.2.1", 4028))  # the demo site's first miner
         squatter.listen()
         result = hashpivot("snapshot")
