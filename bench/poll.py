@@ -11,6 +11,10 @@ closed loop of `--concurrency` workers over the whole fleet for `--seconds`:
 - `pyasic-rpc`  pyasic's RPC client: the same join through `multicommand`, decoded, not normalised.
 - `pyasic-data` pyasic's `get_data()`: its full reading.
 
+Each line also shows the simulator's CPU share over the same window: near 100 % means the
+simulator, not the client, set the pace, and the client's figures are then pessimistic (an idle
+client spends more CPU per poll).
+
 `--fleet-check` instead runs hashpivot's real poller over the fleet at `--interval` seconds for
 `--seconds` after one warm-up cycle and reports the client's CPU use as a share of one core
 (the "10,000 miners at 30 s" question, measured rather than extrapolated).

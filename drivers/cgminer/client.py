@@ -82,6 +82,12 @@ class MultiReply(msgspec.Struct, frozen=True):
     @property
     def repairs(self) -> tuple[str, ...]:
         """Decoder repairs across all replies, in first-seen order, without duplicates."""
+        if self.joined:
+            # One decoded reply: every section carries the same repairs tuple.
+            for reply in self.replies.values():
+                if type(reply) is Reply:
+                    return reply.repairs
+            return ()
         seen: dict[str, None] = {}
         for reply in self.replies.values():
             if isinstance(reply, Reply):
@@ -94,7 +100,13 @@ class MultiReply(msgspec.Struct, frozen=True):
 
 
 class _OneShot(asyncio.Protocol):
-    """Writes one request, collects the reply until NUL or EOF, completes a future."""
+    """Writes one request, collects the reply until NUL or EOF, completes a future.
+
+    It also owns the request's deadline (`expire`, run by `loop.call_later`): one timer handle
+    per request is much cheaper than an `asyncio.timeout` context (a Python object, a reschedule
+    and an uncancel dance on every request), and once connected the deadline just fails the
+    future and aborts the socket, with no task cancellation at all.
+    """
 
     __slots__ = (
         "_chunks",
@@ -102,7 +114,10 @@ class _OneShot(asyncio.Protocol):
         "_limit",
         "_payload",
         "_port",
+        "_task",
+        "_timeout_s",
         "_waiter",
+        "expired",
         "interrupted",
         "obj",
         "received",
@@ -110,19 +125,54 @@ class _OneShot(asyncio.Protocol):
     )
 
     def __init__(
-        self, payload: bytes, waiter: asyncio.Future[bytes], limit: int, host: str, port: int
+        self,
+        payload: bytes,
+        waiter: asyncio.Future[bytes],
+        limit: int,
+        host: str,
+        port: int,
+        timeout_s: float,
+        task: asyncio.Task[Any] | None,
     ) -> None:
         self._payload = payload
         self._waiter = waiter
         self._limit = limit
         self._host = host
         self._port = port
+        self._timeout_s = timeout_s
+        self._task = task
         self._chunks: list[bytes] = []
         self.received = 0
         self.transport: asyncio.Transport | None = None
         self.interrupted: BaseException | None = None
+        # Set when the deadline passed while still connecting (the task was cancelled for it).
+        self.expired = False
         # Set when the reply was recognised as complete JSON before NUL/EOF (and so decoded).
         self.obj: dict[str, Any] | None = None
+
+    def timeout_error(self) -> RequestTimeout:
+        return RequestTimeout(
+            self._host,
+            self._port,
+            phase="connect" if self.transport is None else "read",
+            timeout_s=self._timeout_s,
+            bytes_received=self.received,
+        )
+
+    def expire(self) -> None:
+        """The deadline passed (a `call_later` callback)."""
+        waiter = self._waiter
+        if waiter.done():
+            return
+        transport = self.transport
+        if transport is None:
+            # Still inside `create_connection`: only cancelling the task interrupts it.
+            self.expired = True
+            if self._task is not None:
+                self._task.cancel()
+            return
+        waiter.set_exception(self.timeout_error())
+        transport.abort()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A cast, not an isinstance check: uvloop's transports are not asyncio.Transport
@@ -208,25 +258,26 @@ async def _exchange(
 ) -> _Outcome:
     loop = asyncio.get_running_loop()
     waiter: asyncio.Future[bytes] = loop.create_future()
-    proto = _OneShot(payload, waiter, max_reply_bytes, host, port)
+    task = asyncio.current_task(loop)
+    proto = _OneShot(payload, waiter, max_reply_bytes, host, port, timeout_s, task)
+    if timeout_s <= 0:
+        raise proto.timeout_error()  # the deadline has passed before anything started
+    # How many cancellations were already pending: ours is told apart from the caller's the way
+    # `asyncio.timeout` does it (uncancel, then compare).
+    cancelling = task.cancelling() if task is not None else 0
+    timer = loop.call_later(timeout_s, proto.expire)
     try:
-        async with asyncio.timeout(timeout_s):
-            try:
-                await loop.create_connection(lambda: proto, host, port)
-            except OSError as exc:
-                raise ConnectFailed(
-                    host, port, exc.strerror or str(exc) or type(exc).__name__
-                ) from exc
-            body = await waiter
-    except TimeoutError:
-        raise RequestTimeout(
-            host,
-            port,
-            phase="connect" if proto.transport is None else "read",
-            timeout_s=timeout_s,
-            bytes_received=proto.received,
-        ) from None
+        try:
+            await loop.create_connection(lambda: proto, host, port)
+        except OSError as exc:
+            raise ConnectFailed(host, port, exc.strerror or str(exc) or type(exc).__name__) from exc
+        except asyncio.CancelledError:
+            if proto.expired and task is not None and task.uncancel() <= cancelling:
+                raise proto.timeout_error() from None
+            raise
+        body = await waiter
     finally:
+        timer.cancel()
         transport = proto.transport
         if transport is not None and not transport.is_closing():
             transport.abort()
@@ -342,10 +393,29 @@ async def command(
 # --- joins --------------------------------------------------------------------------------------
 
 
+class JoinPlan(NamedTuple):
+    """The commands of one poll, de-duplicated, with the join's name and request bytes built once.
+
+    A poller asks the same set on every poll; building `"+".join(...)` and encoding the request
+    each time is pure waste, so callers that poll (`CgminerMiner`) keep a plan.
+    """
+
+    wanted: tuple[str, ...]
+    joined_name: str
+    payload: bytes
+
+
+def plan_join(commands: Iterable[str]) -> JoinPlan:
+    """A `JoinPlan` for `commands` (empty names and repeats dropped, order kept)."""
+    wanted = tuple(dict.fromkeys(name for name in commands if name))
+    joined_name = "+".join(wanted)
+    return JoinPlan(wanted, joined_name, encode_request(joined_name))
+
+
 async def multi(
     host: str,
     port: int,
-    commands: Iterable[str],
+    commands: Iterable[str] | JoinPlan,
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     join: bool = True,
@@ -358,12 +428,15 @@ async def multi(
     transport-level errors (refused, timeout, reset) are raised instead, because a dead miner
     stays dead on the second try. Per-command failures (say code 45 in one section) are
     returned in that command's entry, never raised for the whole set.
+
+    `commands` may be a `JoinPlan` (see `plan_join`) to skip rebuilding the request each time.
     """
-    wanted = tuple(dict.fromkeys(name for name in commands if name))
+    plan = commands if isinstance(commands, JoinPlan) else plan_join(commands)
+    wanted = plan.wanted
     join_error: CgminerError | None = None
     if join and len(wanted) > 1:
         try:
-            replies = await _joined(host, port, wanted, timeout_s)
+            replies = await _joined(host, port, plan, timeout_s)
         except TRANSPORT_ERRORS:
             raise
         except CgminerError as exc:
@@ -374,12 +447,10 @@ async def multi(
 
 
 async def _joined(
-    host: str, port: int, wanted: tuple[str, ...], timeout_s: float
+    host: str, port: int, plan: JoinPlan, timeout_s: float
 ) -> dict[str, Reply | CgminerError]:
-    joined_name = "+".join(wanted)
-    body, interrupted, obj = await _exchange(
-        host, port, encode_request(joined_name), timeout_s, MAX_REPLY_BYTES
-    )
+    joined_name = plan.joined_name
+    body, interrupted, obj = await _exchange(host, port, plan.payload, timeout_s, MAX_REPLY_BYTES)
     repairs: tuple[str, ...] = ()
     if obj is None:
         try:
@@ -395,18 +466,20 @@ async def _joined(
             raise error_for(joined_name, status)
         raise DecodeError(f"{joined_name}: join answered with a single reply")
     replies: dict[str, Reply | CgminerError] = {}
-    for name in wanted:
+    for name in plan.wanted:
         section = obj.get(name)
         if type(section) is list and section and type(section[0]) is dict:
             section = section[0]
         elif type(section) is not dict:
             raise DecodeError(f"{joined_name}: join reply has no usable {name!r} section")
         try:
-            reply = _to_reply(name, section, repairs)
+            status = parse_status(section)
         except DecodeError as exc:
-            replies[name] = exc
+            replies[name] = DecodeError(f"{name}: {exc}")
             continue
-        replies[name] = reply if reply.status.ok else error_for(name, reply.status)
+        replies[name] = (
+            Reply(name, section, status, repairs) if status.ok else error_for(name, status)
+        )
     return replies
 
 

@@ -146,3 +146,23 @@ def sensor_values(value: Any) -> list[float]:
 
 def mean_or_none(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
+
+
+# Sensor-group strings repeat endlessly ("51-51-68-68": whole-degree readings, a few boards, a
+# fleet of the same models), so their mean is memoised: a dict hit instead of split + 4 float()
+# + a list per board per poll. Bounded: cleared when full, so odd firmwares cannot grow it.
+_SENSOR_MEANS: dict[str, float | None] = {}
+_SENSOR_MEANS_MAX = 4096
+
+
+def sensor_mean(value: Any) -> float | None:
+    """`mean_or_none(sensor_values(value))`, memoised for the string form."""
+    if type(value) is not str:
+        return mean_or_none(sensor_values(value))
+    if value in _SENSOR_MEANS:
+        return _SENSOR_MEANS[value]
+    mean = mean_or_none(sensor_values(value))
+    if len(_SENSOR_MEANS) >= _SENSOR_MEANS_MAX:
+        _SENSOR_MEANS.clear()
+    _SENSOR_MEANS[value] = mean
+    return mean

@@ -14,7 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from drivers.cgminer.client import DEFAULT_PORT, DEFAULT_TIMEOUT_S, MultiReply, multi
+from drivers.cgminer.client import (
+    DEFAULT_PORT,
+    DEFAULT_TIMEOUT_S,
+    JoinPlan,
+    MultiReply,
+    multi,
+    plan_join,
+)
 from drivers.cgminer.control import (
     ADD_POOL,
     CURTAIL,
@@ -58,6 +65,7 @@ class CgminerMiner:
         "_dialect",
         "_identity",
         "_joins",
+        "_plan",
         "_poll_commands",
         "_redetect",
         "expected_firmware",
@@ -87,6 +95,8 @@ class CgminerMiner:
         self._identity: Identity | None = None
         self._controls: Controls | None = None
         self._poll_commands: tuple[str, ...] = ()
+        # The poll's join, request bytes included, built once per command set (not per poll).
+        self._plan: JoinPlan = plan_join(())
         self._joins: bool | None = None  # None: not known yet; False: the device rejects joins
         self._redetect = False
 
@@ -123,6 +133,7 @@ class CgminerMiner:
         self._dialect = dialect
         self._identity = identity
         self._poll_commands = dialect.poll_commands
+        self._plan = plan_join(dialect.poll_commands)
         self._joins = None
         self._redetect = False
         return identity
@@ -148,7 +159,7 @@ class CgminerMiner:
             result = await multi(
                 self.host,
                 self.port,
-                self._poll_commands,
+                self._plan,
                 timeout_s=self.timeout_s,
                 join=self._joins is not False,
             )
@@ -209,6 +220,7 @@ class CgminerMiner:
             self._poll_commands = tuple(
                 alternative if name == original else name for name in self._poll_commands
             )
+            self._plan = plan_join(self._poll_commands)
             extra = await self._optional((alternative,))
             if extra is not None:
                 replies.update(extra.replies)

@@ -70,13 +70,16 @@ def _from_record(record: Mapping[str, Any]) -> Status:
     letter = record.get("STATUS")
     code = record.get("Code")
     if type(letter) is str and type(code) is int:
-        # The standard cgminer form, by far the most common: no case folding needed.
+        # The standard cgminer form, by far the most common: no case folding needed, and the
+        # usual types are tested inline (three of these per poll, on every poll).
         when = record.get("When")
+        msg = record.get("Msg")
+        description = record.get("Description")
         return Status(
             letter if letter in _LETTERS else _letter(letter),
             code,
-            _text(record.get("Msg")),
-            _text(record.get("Description")),
+            msg if type(msg) is str else _text(msg),
+            description if type(description) is str else _text(description),
             when if type(when) is int else _int_or_none(when),
         )
     return Status(

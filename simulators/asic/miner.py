@@ -84,6 +84,8 @@ class SimulatedMiner:
             uptime_s=uptime,
             pool_difficulty=spec.pool_difficulty,
             now=self._clock(),
+            # A fixed, seeded offset in [0, cache_s): ticks of a fleet are spread out.
+            phase_s=spec.cache_s * 0.5 * (1.0 + unit_noise(spec.seed, 12, 0)),
         )
         self.pools = PoolTable(list(spec.pools) or default_pools(spec.seed, self.name))
         self.faults = FaultSet(spec.faults)
@@ -320,7 +322,9 @@ class SimulatedMiner:
 
     def answer(self, data: bytes) -> tuple[bytes, Any, bool]:
         """(reply bytes, action to run after sending, send-nothing flag) for one request."""
-        tick = int(self._clock() // self.spec.cache_s) if self.spec.cache_s > 0 else -2
+        # The cache follows the physics ticks (same length, same phase), so a cached reply is
+        # always the current sample's.
+        tick = self.physics.tick_of(self._clock()) if self.spec.cache_s > 0 else -2
         if tick != self._cache_tick:
             self._cache.clear()
             self._cache_tick = tick

@@ -118,6 +118,7 @@ class Physics:
         uptime_s: float,
         pool_difficulty: float | None,
         now: float,
+        phase_s: float = 0.0,
     ) -> None:
         self.model = model
         self.seed = seed
@@ -125,6 +126,10 @@ class Physics:
         self.ramp_s = max(0.0, ramp_s)
         self.noise = noise
         self.tick_s = tick_s if tick_s > 0 else 1e-3
+        # Where this miner's ticks start within a tick: real miners are not synchronised, and a
+        # fleet whose ticks all fall on the same instant would re-render every cached reply in
+        # one burst (a latency spike for every client) instead of spreading the work.
+        self.phase_s = phase_s % self.tick_s
         # Per-miner constants, fixed by the seed.
         weights = [1.0 + 0.015 * unit_noise(seed, 1, b) for b in range(model.boards)]
         total_w = sum(weights)
@@ -159,7 +164,12 @@ class Physics:
     # ---- time -------------------------------------------------------------------------------
 
     def _quantise(self, now: float) -> float:
-        return math.floor(now / self.tick_s) * self.tick_s
+        phase = self.phase_s
+        return math.floor((now - phase) / self.tick_s) * self.tick_s + phase
+
+    def tick_of(self, now: float) -> int:
+        """The number of the tick `now` falls in (the reply cache's key; same phase as physics)."""
+        return math.floor((now - self.phase_s) / self.tick_s)
 
     # ---- capacity and targets ---------------------------------------------------------------
 

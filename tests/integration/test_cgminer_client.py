@@ -250,6 +250,38 @@ async def test_deadline_covers_the_connect_phase(canned: Any) -> None:
     assert caught.value.phase == "connect"
 
 
+async def test_deadline_interrupts_a_connect_that_never_completes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loop = asyncio.get_running_loop()
+
+    async def never(*_args: object, **_kwargs: object) -> None:
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(loop, "create_connection", never)
+    with pytest.raises(RequestTimeout) as caught:
+        await request(HOST, 4028, "summary", timeout_s=0.05)
+    assert caught.value.phase == "connect"
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0  # our cancellation was taken back
+
+
+async def test_a_callers_cancellation_during_connect_is_not_a_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loop = asyncio.get_running_loop()
+
+    async def never(*_args: object, **_kwargs: object) -> None:
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(loop, "create_connection", never)
+    task = asyncio.create_task(request(HOST, 4028, "summary", timeout_s=5.0))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 def drip(payload: bytes, interval_s: float, chunk: int = 16) -> Behaviour:
     def behaviour(_request: bytes, transport: asyncio.Transport) -> None:
         loop = asyncio.get_running_loop()
@@ -362,6 +394,19 @@ async def test_join_one_connection_and_per_section_errors(canned: Any) -> None:
     assert isinstance(summary, Reply) and summary.data["SUMMARY"][0]["GHS 5s"] == "100.0"
     assert isinstance(result.replies["devdetails"], AccessDenied)  # not raised for the join
     assert isinstance(result.replies["pools"], Reply)
+
+
+async def test_join_plan_sends_the_same_bytes_as_the_command_list(canned: Any) -> None:
+    from drivers.cgminer.client import plan_join
+
+    plan = plan_join(["summary", "", "devdetails", "summary", "pools"])
+    assert plan.wanted == ("summary", "devdetails", "pools")
+    assert plan.payload == b'{"command":"summary+devdetails+pools"}'
+    server = await canned(send(JOIN))
+    result = await multi(HOST, server.port, plan)
+    assert server.commands == ["summary+devdetails+pools"]
+    assert result.joined and set(result.replies) == {"summary", "devdetails", "pools"}
+    assert isinstance(result.replies["devdetails"], AccessDenied)
 
 
 async def test_join_with_object_sections(canned: Any) -> None:

@@ -11,6 +11,7 @@ from drivers.cgminer.coerce import (
     clean_text,
     mean_or_none,
     parse_number,
+    sensor_mean,
     sensor_values,
     truthy,
 )
@@ -90,6 +91,16 @@ def test_sensor_values(value: object, expected: list[float]) -> None:
 def test_mean_or_none() -> None:
     assert mean_or_none([]) is None
     assert mean_or_none([62, 74]) == 68
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["62-62-74-74", "0-0-0-0", "0-0-60-0", "'52-75'", "inf-60", "x-y", "", None, [59, 0, 73], 70],
+)
+def test_sensor_mean_is_the_memoised_mean_of_sensor_values(value: object) -> None:
+    expected = mean_or_none(sensor_values(value))
+    assert sensor_mean(value) == expected
+    assert sensor_mean(value) == expected  # the second call is answered from the memo
 
 
 @pytest.mark.parametrize(

@@ -207,3 +207,36 @@ def test_physics_is_lazy_deterministic_and_ramps() -> None:
     a.boot(2520.0)
     booted = a.sample(2521.0)
     assert booted.elapsed_s == 1 and booted.accepted == 0
+
+
+def test_encoder_fast_float_path_matches_the_reference_format() -> None:
+    from simulators.asic.encoding import F6, _fmt_float
+
+    for cls in (F2, F4, F6, F8):
+        for value in (0.0, -0.0, 1.005, 2.675, 123456789.123456789, -3.14159, 5e-9, 1e20):
+            assert encode(cls(value)) == _fmt_float(cls(value))
+
+
+def test_physics_ticks_start_at_the_miner_phase() -> None:
+    model = MODELS["Antminer S19j Pro"]
+
+    def make(phase_s: float) -> Physics:
+        return Physics(
+            model,
+            seed=9,
+            ambient_c=25.0,
+            ramp_s=0.0,
+            noise=True,
+            tick_s=1.0,
+            uptime_s=3600.0,
+            pool_difficulty=None,
+            now=1000.0,
+            phase_s=phase_s,
+        )
+
+    plain, shifted = make(0.0), make(0.25)
+    assert plain.tick_of(1000.2) == plain.tick_of(1000.9) == 1000
+    # With a 0.25 s phase the tick changes at .25, not at the whole second.
+    assert shifted.tick_of(1000.2) == 999 and shifted.tick_of(1000.3) == 1000
+    assert shifted.sample(1000.3).tick == 1000.25
+    assert shifted.sample(1000.3) is shifted.sample(1001.2)  # one tick, one sample

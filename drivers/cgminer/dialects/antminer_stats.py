@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from drivers.cgminer.coerce import mean_or_none, sensor_values
+from drivers.cgminer.coerce import sensor_mean, sensor_values
 from drivers.cgminer.dialects.base import GH_S, MH_S, TH_S, ParseContext
 from drivers.cgminer.models import ModelSpec
 from drivers.cgminer.reading import BoardReading
@@ -28,8 +28,17 @@ def unit_factor(rate_unit: Any, default: float = GH_S) -> float:
     """`"GH"`, `"GH/s"`, `"TH"` ... → H/s factor."""
     if not isinstance(rate_unit, str):
         return default
-    key = rate_unit.strip().upper().removesuffix("/S").removesuffix("S").strip()
-    return _UNITS.get(key, default)
+    # Every poll of every Antminer asks about the same one or two spellings: remember them.
+    found = _UNIT_MEMO.get(rate_unit)
+    if found is None:
+        key = rate_unit.strip().upper().removesuffix("/S").removesuffix("S").strip()
+        found = _UNITS.get(key)
+        if len(_UNIT_MEMO) < 64:
+            _UNIT_MEMO[rate_unit] = found
+    return default if found is None else found
+
+
+_UNIT_MEMO: dict[str, float | None] = {}
 
 
 class _Slot(NamedTuple):
@@ -68,8 +77,22 @@ _SLOTS = tuple(
     )
     for i in range(1, 17)
 )
+# (slot, chips-found key, rate key): the presence test runs over all 16 slots on every poll, and
+# plain tuple unpacking is cheaper than NamedTuple attribute access.
+_SLOT_PRESENCE = tuple((slot, slot.acn, slot.rate) for slot in _SLOTS)
 _FAN_KEYS = tuple(f"fan{i}" for i in range(1, 9))
 _DEVICE_MARKERS = ("total_rateideal", "chain_acn1", "chain_rate1", "fan1", "miner_count")
+
+
+def _has_device_marker(record: dict[str, Any]) -> bool:
+    # `_DEVICE_MARKERS` spelled out: no generator frame on every stats record of every poll.
+    return (
+        "total_rateideal" in record
+        or "chain_acn1" in record
+        or "chain_rate1" in record
+        or "fan1" in record
+        or "miner_count" in record
+    )
 
 
 class AntminerStats:
@@ -110,7 +133,7 @@ def parse_stats(
         if result.device is None and ("chain" in record and isinstance(record["chain"], list)):
             _parse_new_api(record, result, ctx)
             result.device = record
-        elif result.device is None and any(marker in record for marker in _DEVICE_MARKERS):
+        elif result.device is None and _has_device_marker(record):
             _parse_classic(record, result, ctx, spec)
             result.device = record
     if result.device is None and stats_records:
@@ -140,9 +163,9 @@ def _parse_classic(
 
     # (slot, chips found, GH/s) for every slot the firmware lists, read once.
     present = [
-        (slot, num(device, slot.acn, where), num(device, slot.rate, where))
-        for slot in _SLOTS
-        if slot.acn in device or slot.rate in device
+        (slot, num(device, acn_key, where), num(device, rate_key, where))
+        for slot, acn_key, rate_key in _SLOT_PRESENCE
+        if acn_key in device or rate_key in device
     ]
     populated = [entry for entry in present if (entry[1] or 0) > 0 or (entry[2] or 0) > 0]
     wanted = ctx.integer(device, "miner_count", where) or (spec.boards if spec else None)
@@ -157,6 +180,7 @@ def _parse_classic(
     power_total = 0.0
     power_seen = False
     boards = []
+    get = device.get
     for index, (slot, acn, rate) in enumerate(chosen):
         # Vnish-only keys are absent on stock: test before reading (this loop runs every poll).
         rate_ideal = num(device, slot.rate_ideal, where) if slot.rate_ideal in device else None
@@ -164,28 +188,30 @@ def _parse_classic(
         # the sensor groups, where "0-0-0-0" means "no sensor" and must not fall back.
         chip_key = slot.temp_chip if slot.temp_chip in device else slot.temp_chip_max
         pcb_key = slot.temp_pcb if slot.temp_pcb in device else slot.temp_pcb_max
-        chip_temps = sensor_values(device.get(chip_key))
-        pcb_temps = sensor_values(device.get(pcb_key))
         frequency = num(device, slot.freq_avg, where) if slot.freq_avg in device else None
         if not frequency:
             frequency = num(device, slot.freq, where)
+        hardware_errors = get(slot.hw)
+        if type(hardware_errors) is not int:  # plain ints (the rule) skip the tolerant reader
+            hardware_errors = ctx.integer(device, slot.hw, where)
         boards.append(
             BoardReading(
                 index=index,
                 hashrate_hs=None if rate is None else rate * GH_S,
                 nominal_hashrate_hs=None if not rate_ideal else rate_ideal * GH_S,
-                temp_board_c=mean_or_none(pcb_temps),
-                temp_chip_c=mean_or_none(chip_temps),
+                temp_board_c=sensor_mean(get(pcb_key)),
+                temp_chip_c=sensor_mean(get(chip_key)),
                 chips_found=None if acn is None else int(acn),
                 chips_expected=chips_expected,
-                hardware_errors=ctx.integer(device, slot.hw, where),
+                hardware_errors=hardware_errors,
                 frequency_mhz=frequency if frequency else frequency_all or None,
             )
         )
-        consumption = num(device, slot.consumption, where) if slot.consumption in device else None
-        if consumption is not None:
-            power_total += consumption
-            power_seen = True
+        if slot.consumption in device:
+            consumption = num(device, slot.consumption, where)
+            if consumption is not None:
+                power_total += consumption
+                power_seen = True
     result.boards = boards
     result.power_w = power_total if power_seen else None
 
@@ -214,8 +240,8 @@ def _parse_new_api(device: dict[str, Any], result: AntminerStats, ctx: ParseCont
                 index=position if index is None else index,
                 hashrate_hs=None if rate is None else rate * rate_factor,
                 nominal_hashrate_hs=None if not rate_ideal else rate_ideal * rate_factor,
-                temp_board_c=mean_or_none(sensor_values(chain.get("temp_pcb"))),
-                temp_chip_c=mean_or_none(sensor_values(chain.get("temp_chip"))),
+                temp_board_c=sensor_mean(chain.get("temp_pcb")),
+                temp_chip_c=sensor_mean(chain.get("temp_chip")),
                 chips_found=ctx.integer(chain, "asic_num", where),
                 hardware_errors=ctx.integer(chain, "hw", where),
                 frequency_mhz=num(chain, "freq_avg", where),

@@ -32,18 +32,32 @@ def parse_pools(pool_records: list[dict[str, Any]], ctx: ParseContext) -> tuple[
     """`POOLS` records → readings, indexed by the firmware's own `POOL` id (Whatsminer: from 1)."""
     pools: list[PoolReading] = []
     any_active_flag = False
-
-    def count(record: dict[str, Any], key: str) -> int | None:
-        value = record.get(key)
-        # Hot path (every pool, every poll): plain ints skip the tolerant reader.
-        return value if type(value) is int else ctx.integer(record, key, "pools")
+    integer = ctx.integer
 
     for position, record in enumerate(pool_records):
         get = record.get
-        index = count(record, "POOL")
-        active = truthy(get("Stratum Active"))
+        # Hot path (every pool, every poll): plain ints and clean strings are taken as they are;
+        # anything else goes through the tolerant readers, in the same order as the fields.
+        index = get("POOL")
+        if type(index) is not int:
+            index = integer(record, "POOL", "pools")
+        active = get("Stratum Active")
+        if type(active) is not bool:
+            active = truthy(active)
         if active is not None:
             any_active_flag = True
+        priority = get("Priority")
+        if type(priority) is not int:
+            priority = integer(record, "Priority", "pools")
+        accepted = get("Accepted")
+        if type(accepted) is not int:
+            accepted = integer(record, "Accepted", "pools")
+        rejected = get("Rejected")
+        if type(rejected) is not int:
+            rejected = integer(record, "Rejected", "pools")
+        stale = get("Stale")
+        if type(stale) is not int:
+            stale = integer(record, "Stale", "pools")
         pools.append(
             PoolReading(
                 index=position if index is None else index,
@@ -51,10 +65,10 @@ def parse_pools(pool_records: list[dict[str, Any]], ctx: ParseContext) -> tuple[
                 user=clean_text(get("User")) or "",
                 status=clean_text(get("Status")) or "Unknown",
                 active=bool(active),
-                priority=count(record, "Priority"),
-                accepted=count(record, "Accepted"),
-                rejected=count(record, "Rejected"),
-                stale=count(record, "Stale"),
+                priority=priority,
+                accepted=accepted,
+                rejected=rejected,
+                stale=stale,
             )
         )
     if pools and not any_active_flag:
@@ -147,8 +161,12 @@ def _state(
 ) -> MinerState:
     # Every board reporting 0 chips found is hard evidence of a fault, stronger than a sleep
     # flag (some firmwares raise their "off" flag for any non-mining condition).
-    if boards and all(board.chips_found == 0 for board in boards):
-        return MinerState.ERROR
+    if boards:
+        for board in boards:
+            if board.chips_found != 0:
+                break
+        else:
+            return MinerState.ERROR
     if hint is not None:
         return hint
     if hashrate_hs is not None and hashrate_hs > 0:
@@ -162,6 +180,11 @@ def _with_expected_chips(boards: list[BoardReading], spec: ModelSpec | None) -> 
     if spec is None or spec.chips_per_board is None:
         return boards
     expected = spec.chips_per_board
+    for board in boards:
+        if board.chips_expected is None:
+            break
+    else:
+        return boards  # the dialect already filled it in (Antminer stats): nothing to copy
     return [
         structs.replace(board, chips_expected=expected) if board.chips_expected is None else board
         for board in boards

@@ -256,13 +256,16 @@ class AntminerStock(Persona):
         for i in range(1, CHAIN_SLOTS + 1):
             b = boards[i - 1] if i <= len(boards) else None
             out[f"temp2_{i}"] = round(b.temp_chip_c) if b else 0
+        # Each live board's sensor groups, computed once (not once per group: this runs on
+        # every cache miss of every Antminer-family miner).
+        groups = [
+            self.temps_of(s, i - 1) if i <= len(boards) and boards[i - 1].alive else None
+            for i in range(1, CHAIN_SLOTS + 1)
+        ]
         for key, idx in (("temp_pcb", 1), ("temp_chip", 2), ("temp_pic", 0)):
             for i in range(1, CHAIN_SLOTS + 1):
-                if i <= len(boards) and boards[i - 1].alive:
-                    quad = self.temps_of(s, i - 1)[idx]
-                    out[f"{key}{i}"] = "-".join(str(t) for t in quad)
-                else:
-                    out[f"{key}{i}"] = "0-0-0-0"
+                group = groups[i - 1]
+                out[f"{key}{i}"] = "-".join(map(str, group[idx])) if group else "0-0-0-0"
         out["temp_max"] = 0
         out["total_rateideal"] = F2(m.nominal_ths * 1000.0)
         out["rate_unit"] = "GH"
