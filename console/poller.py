@@ -46,6 +46,10 @@ class PollSink(Protocol):
 Classifier = Callable[[BaseException], ErrorKind]
 
 JITTER_FRACTION = 0.10
+BATCH_WINDOW_S = 0.1
+"""Devices due within this window start together. At 10,000 miners on 30 s, polls would
+otherwise arrive one per wake-up of the event loop; starting them in small batches lets one
+loop iteration serve many sockets, which is most of the CPU saved at that scale."""
 
 
 def default_classifier(exc: BaseException) -> ErrorKind:
@@ -90,6 +94,9 @@ class Poller:
         self._wall_clock = wall_clock
         self._rng = random.Random(seed)
         self._failures = [0] * len(self._sources)
+        # Never batch more coarsely than a tenth of the fastest interval.
+        fastest_s = min((s.interval_s for s in self._sources), default=1.0)
+        self._batch_window_s = min(BATCH_WINDOW_S, 0.1 * fastest_s)
         self.polls_started = 0
         self.polls_completed = 0
 
@@ -159,7 +166,7 @@ class Poller:
         try:
             while True:
                 now = self._monotonic()
-                while heap and heap[0][0] <= now:
+                while heap and heap[0][0] <= now + self._batch_window_s:
                     _, _, index = heapq.heappop(heap)
                     # Waiting here only happens when every slot is busy: due devices stay due
                     # and start in due-time order as slots free up.
