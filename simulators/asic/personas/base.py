@@ -343,6 +343,13 @@ class Persona:
             "MHS 15m": self.hr(w["15m"]),
             "Found Blocks": 0,
             "Getworks": c["getworks"],
+            **self.summary_tail(s, c),
+        }
+
+    def summary_tail(self, s: PhysicsSample, c: Body) -> Body:
+        """The cgminer SUMMARY fields from `Accepted` to `Last getwork`, in emission order:
+        identical in every fork that keeps the cgminer list (the units-bearing head differs)."""
+        return {
             "Accepted": s.accepted,
             "Rejected": s.rejected,
             "Hardware Errors": s.hardware_errors,
