@@ -17,7 +17,10 @@ import ipaddress
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from console.config import SiteConfig
 
 T = TypeVar("T")
 
@@ -113,7 +116,7 @@ def cmd_config_check(files: Sequence[Path]) -> int:
     return 1 if failed else 0
 
 
-def _load_site_config(path: Path | None):  # type: ignore[no-untyped-def]
+def _load_site_config(path: Path | None) -> SiteConfig:
     from console.config import ConfigError, bundled_demo_path, format_problem, load_config
 
     try:

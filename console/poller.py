@@ -139,7 +139,7 @@ class Poller:
         source = self._sources[index]
         delay = backoff_delay_s(source.interval_s, self._failures[index], self._backoff_max_s)
         jitter = self._rng.uniform(-JITTER_FRACTION, JITTER_FRACTION)
-        return float(delay * (1.0 + jitter))
+        return delay * (1.0 + jitter)
 
     async def run(self) -> None:
         """Schedule forever. Every source is polled at start, then on its own interval."""
