@@ -90,6 +90,9 @@ class DeviceStatus(msgspec.Struct, frozen=True, kw_only=True):
     polls_failed: int = 0
     privileged: bool = False
     tags: tuple[str, ...] = ()
+    controls: tuple[str, ...] = ()
+    """Control actions this device accepts now (driver capability names such as "curtail"):
+    empty unless the device is privileged and its firmware is known to support them."""
 
     @property
     def problem(self) -> bool:

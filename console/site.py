@@ -1,4 +1,5 @@
-"""A running site built from config: simulators (if any), drivers, the poller, the store.
+"""A running site built from config: simulators (if any), drivers, the poller, the store, and
+the action path (with its audit log) that every command goes through.
 
 `Site` is an async context manager: entering starts the in-process simulators that the config
 asks for; `run()` polls until cancelled; `poll_all_once()` polls every device once (the
@@ -14,6 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
+from console.actions import ActionPath
+from console.asic_actions import AsicActions
+from console.audit import AuditLog
 from console.config import AsicConfig, SiteConfig
 from console.model import DeviceKind, ErrorKind, Snapshot
 from console.poller import Poller
@@ -123,6 +127,10 @@ class Site:
             backoff_max_s=poller_cfg.backoff_max_s,
             classify=classify_error,
         )
+        # Every command (TUI, MQTT, CLI) goes through this one path, audited under state_dir.
+        self.audit = AuditLog.in_state_dir(config.site.state_path)
+        self.actions = ActionPath(self.audit)
+        AsicActions({s.device_id: s.miner for s in self.sources}, self.store).register(self.actions)
         self._fleet = self._simulated_fleet()
         # psutil calls block (they read /proc); keep them off the event loop.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hashpivot-host")
@@ -171,6 +179,7 @@ class Site:
         if self._fleet is not None:
             await self._fleet.stop()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self.audit.close()
 
     async def sample_host(self) -> None:
         if self._host is None:

@@ -29,6 +29,7 @@ from console.model import (
     observe_asic,
     site_totals,
 )
+from drivers.cgminer.controls import capabilities
 from drivers.cgminer.reading import AsicReading
 from drivers.host import HostReading
 
@@ -199,6 +200,11 @@ class Store:
             polls_failed=live.polls_failed,
             privileged=info.privileged,
             tags=info.tags,
+            controls=(
+                tuple(sorted(capabilities(live.reading.firmware)))
+                if info.privileged and live.reading is not None
+                else ()
+            ),
         )
         live.cached = (live.version, fresh, status)
         return status
