@@ -151,6 +151,11 @@ class Poller:
         heapq.heapify(heap)
         sequence = len(heap)
         running: set[asyncio.Task[None]] = set()
+        # When the scheduler sleeps until (or is blocked on a slot), and whether it needs a
+        # wake-up: a finished poll reschedules its device an interval ahead, almost never
+        # before what the scheduler already waits for, so waking it for every poll (hundreds
+        # per second on a big site) would be pure overhead.
+        sleeping_until = float("inf")
 
         async def poll_and_reschedule(index: int, started: float) -> None:
             nonlocal sequence
@@ -160,8 +165,10 @@ class Poller:
                 slots.release()
                 sequence += 1
                 # Schedule from the start of this poll so a slow reply doesn't drift the cadence.
-                heapq.heappush(heap, (started + self._next_delay_s(index), sequence, index))
-                wake.set()
+                due = started + self._next_delay_s(index)
+                heapq.heappush(heap, (due, sequence, index))
+                if due < sleeping_until:
+                    wake.set()
 
         try:
             while True:
@@ -177,6 +184,7 @@ class Poller:
                     now = self._monotonic()
                 wake.clear()
                 timeout = heap[0][0] - now if heap else None
+                sleeping_until = heap[0][0] if heap else float("inf")
                 try:
                     async with asyncio.timeout(timeout):
                         await wake.wait()
