@@ -28,6 +28,8 @@ BAR_INTERVAL_S = 0.1
 PLAIN_INTERVAL_S = 1.0
 MIN_BAR_CELLS = 10
 MAX_BAR_CELLS = 30
+DEFAULT_COLUMNS = 100
+MIN_COLUMNS = 20
 
 
 def counts_text(live: LiveCounts, elapsed_s: float) -> str:
@@ -61,9 +63,11 @@ def bar_line(live: LiveCounts, elapsed_s: float, columns: int) -> str:
 
 def _columns(out: TextIO) -> int:
     try:
-        return os.get_terminal_size(out.fileno()).columns
+        columns = os.get_terminal_size(out.fileno()).columns
     except (OSError, ValueError, AttributeError):
-        return 100
+        return DEFAULT_COLUMNS
+    # A terminal that reports no size (a fresh pty, some serial consoles) says 0.
+    return columns if columns >= MIN_COLUMNS else DEFAULT_COLUMNS
 
 
 class ProgressDisplay:

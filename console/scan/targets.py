@@ -119,7 +119,9 @@ def parse_targets(
         network, note = parse_target(text)
         if note:
             notes.append(note)
-        if network.is_multicast or network.is_unspecified or network.is_reserved:
+        # IPv6 counts ::/8, loopback included, as "reserved": only an unusable range counts.
+        reserved = network.is_reserved and not (network.is_loopback or network.is_private)
+        if network.is_multicast or network.is_unspecified or reserved:
             raise TargetError(
                 f"bad target {text!r}: {network} is a multicast, unspecified or reserved range, "
                 f"where no miner can listen — fix: {_FIX}"
