@@ -1,7 +1,7 @@
 """`hashpivot scan` against simulated fleets over real loopback sockets, and as a real process.
 
 Every miner listens on its own loopback address at port 4028, like a site's management subnet.
-This file owns 127.0.72.0/24 - 127.0.75.255 (one /26 or smaller per test, so tests never share an
+This file owns 127.0.72.0 - 127.0.75.255 (one /26 or smaller per test, so tests never share an
 address); nothing here is ever pointed at a non-loopback address.
 """
 
@@ -13,6 +13,7 @@ import os
 import pty
 import re
 import signal
+import socket
 import sys
 import tomllib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -166,6 +167,34 @@ async def test_hung_silent_and_misbehaving_hosts_are_classified(
     assert silent["127.0.72.100"] is Silence.REFUSED
     assert report.counts.silent == 62 - 1 - len(reasons)
     assert report.counts.open == 1 + len(reasons)
+
+
+def black_hole(host: str) -> list[socket.socket]:
+    """An address that drops connection attempts, like an empty address on a real LAN.
+
+    A listener with a backlog of 0 whose one queue slot holds a connection nobody accepts:
+    Linux then drops further SYNs, so a connect gets neither an answer nor a refusal.
+    """
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, 4028))
+    listener.listen(0)
+    return [listener, socket.create_connection((host, 4028), timeout=5)]
+
+
+async def test_an_address_that_drops_connection_attempts_is_silent_after_the_deadline() -> None:
+    holes = black_hole("127.0.74.2")
+    try:
+        async with AsicFleet([spec("avalon", "AvalonMiner 1246", "127.0.74.1")]):
+            report = await scan("127.0.74.0/29", ScanOptions(probe_timeout_s=0.3))
+    finally:
+        for sock in holes:
+            sock.close()
+    assert report.complete
+    assert [h.host for h in report.identified] == ["127.0.74.1"]
+    silent = {h.host: h.reason for h in report.silent}
+    assert silent.pop("127.0.74.2") is Silence.TIMEOUT
+    assert set(silent.values()) == {Silence.REFUSED}
 
 
 async def test_identification_starts_before_the_sweep_ends() -> None:
