@@ -156,10 +156,6 @@ class Scanner:
         """End the scan now; `run()` returns the partial report."""
         self._stop.set()
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
     async def run(self) -> ScanReport:
         started_at = datetime.now(UTC)
         self.started = time.monotonic()

@@ -85,6 +85,17 @@ async def banner_then_close(reader: asyncio.StreamReader, writer: asyncio.Stream
     writer.close()
 
 
+async def unknown_cgminer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A working CGMiner-style API from a firmware nobody knows: same reply to every command."""
+    await reader.read(4096)
+    writer.write(
+        b'{"STATUS":[{"STATUS":"S","When":1,"Code":22,"Msg":"Versions","Description":"x 1"}],'
+        b'"VERSION":[{"FooMiner":"1.0","Type":"Mystery X1"}],"id":1}\x00'
+    )
+    await writer.drain()
+    writer.close()
+
+
 async def stay_silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     await reader.read(4096)
     writer.close()
@@ -136,6 +147,7 @@ async def test_hung_silent_and_misbehaving_hosts_are_classified(
     await servers("127.0.72.81", 4028, banner_then_close)
     await servers("127.0.72.82", 4028, stay_silent)
     await servers("127.0.72.83", WHATSMINER_V3_PORT, stay_silent)
+    await servers("127.0.72.84", 4028, unknown_cgminer)
     async with AsicFleet(specs):
         report = await scan(net)
 
@@ -152,12 +164,14 @@ async def test_hung_silent_and_misbehaving_hosts_are_classified(
         "127.0.72.81": Unidentified.NOT_CGMINER,
         "127.0.72.82": Unidentified.EMPTY,
         "127.0.72.83": Unidentified.OTHER_PORT,
+        "127.0.72.84": Unidentified.UNRECOGNISED,
     }
     # What they answered is quoted, so an operator can tell a web server from a locked miner.
     assert "HTTP/1.1 400 Bad Request" in reasons["127.0.72.80"].answered
     assert "SSH-2.0-OpenSSH_9.6" in reasons["127.0.72.81"].answered
     assert "Access denied" in reasons["127.0.72.69"].answered
     assert "within 1 s" in reasons["127.0.72.66"].answered
+    assert "Mystery X1" in reasons["127.0.72.84"].answered
     assert reasons["127.0.72.83"].port == WHATSMINER_V3_PORT
     assert reasons["127.0.72.83"].open_ports == (WHATSMINER_V3_PORT,)
     assert all(len(h.answered) <= 200 for h in report.unidentified)
