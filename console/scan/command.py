@@ -176,13 +176,10 @@ def _fit_to_fd_limit(options: ScanOptions, say: list[str]) -> ScanOptions:
         soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if soft == resource.RLIM_INFINITY or soft >= needed:
         return options
-    per_probe = 1 + len(options.other_ports)
-    spare = soft - FD_HEADROOM - options.identify_concurrency * 3
-    probes = max(1, spare // per_probe)
-    identify = options.identify_concurrency
-    if spare < per_probe:
-        identify = max(1, (soft - FD_HEADROOM - per_probe) // 3)
-        probes = 1
+    # Shrink both stages by the same factor: neither may starve the other.
+    share = max(soft - FD_HEADROOM, 0) / options.sockets_needed()
+    probes = max(1, int(options.probe_concurrency * share))
+    identify = max(1, int(options.identify_concurrency * share))
     say.append(
         f"note: the open-file limit is {soft} (ulimit -n); probing {probes} and identifying "
         f"{identify} hosts at once instead of {options.probe_concurrency} and "

@@ -12,6 +12,7 @@ import json
 import os
 import pty
 import re
+import resource
 import signal
 import socket
 import sys
@@ -257,7 +258,13 @@ async def test_stop_keeps_what_was_found() -> None:
 # --- the command, as a real process --------------------------------------------------------------
 
 
-async def hashpivot(*args: str, stderr: int | None = None) -> asyncio.subprocess.Process:
+async def hashpivot(
+    *args: str, stderr: int | None = None, open_files: int | None = None
+) -> asyncio.subprocess.Process:
+    def limit() -> None:
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -266,11 +273,12 @@ async def hashpivot(*args: str, stderr: int | None = None) -> asyncio.subprocess
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE if stderr is None else stderr,
+        preexec_fn=limit,
     )
 
 
-async def run_cli(*args: str) -> tuple[int, str, str]:
-    proc = await hashpivot(*args)
+async def run_cli(*args: str, open_files: int | None = None) -> tuple[int, str, str]:
+    proc = await hashpivot(*args, open_files=open_files)
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
@@ -425,6 +433,22 @@ async def test_cli_draws_a_progress_bar_on_a_terminal() -> None:
     assert "\r" in text and "scan [" in text and "\x1b[K" in text
     assert "14/14 probed" in text
     assert text.rstrip().splitlines()[-1].startswith("scan done in ")
+
+
+async def test_cli_fits_its_concurrency_to_a_low_open_file_limit() -> None:
+    specs = [
+        spec("antminer_stock", "Antminer S19j Pro", "127.0.73.81"),
+        spec("whatsminer", "Whatsminer M60S", "127.0.73.94"),
+    ]
+    async with AsicFleet(specs):
+        rc, out, err = await run_cli("scan", "127.0.73.80/28", "--json", open_files=200)
+    assert rc == 0, err
+    assert "note: the open-file limit is 200 (ulimit -n); probing " in err
+    doc = json.loads(out)
+    assert [h["host"] for h in doc["identified"]] == ["127.0.73.81", "127.0.73.94"]
+    settings = doc["settings"]
+    sockets = settings["probe_concurrency"] * 2 + settings["identify_concurrency"] * 3
+    assert sockets <= 200 - 64
 
 
 @pytest.mark.parametrize(

@@ -129,8 +129,7 @@ async def detect(
         if expected is None:
             answered = "; ".join(f"{name}: {_short(answer)}" for name, answer in answers.items())
             raise DetectionFailed(
-                f"{host}:{port}: no known firmware markers in version/devdetails/stats "
-                f"({answered})"
+                f"{host}:{port}: no known firmware markers in version/devdetails/stats ({answered})"
             )
         firmware = expected
         warnings.append(f"firmware not recognised; using the configured {expected.value}")
