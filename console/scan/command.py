@@ -251,6 +251,8 @@ async def _run(
         if handled:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signal.SIGINT)
+    # Ctrl-C that lands as the last identification ends changes nothing: the report is whole.
+    interrupted = interrupted and not report.complete
     summary = (
         f"scan {'interrupted' if interrupted else 'done'} in {report.duration_s:.1f} s: "
         + summary_text(report)
