@@ -4,6 +4,7 @@
     hashpivot snapshot [--config FILE] [--json]
     hashpivot simulate --asics N [--faults SPEC] [--base-ip IP] [--port N] [--port-per-miner]
     hashpivot config check FILE [FILE ...]
+    hashpivot scan CIDR [CIDR ...] [--json | --toml] [--config FILE]   (console/scan/)
 
 Each subcommand imports what it needs inside its function: `hashpivot snapshot` must start fast
 and must never load Textual.
@@ -97,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     check = cfg_sub.add_parser("check", help="report every problem in config files")
     check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+
+    from console.scan.command import add_scan_parser
+
+    add_scan_parser(sub)
     return parser
 
 
@@ -187,6 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_simulate(args)
     if args.command == "config":
         return cmd_config_check(args.files)
+    if args.command == "scan":
+        from console.scan.command import cmd_scan
+
+        return cmd_scan(args)
     return cmd_tui(args.config)
 
 

@@ -298,7 +298,9 @@ async def fetch(
     """
     outcome = await _exchange(host, port, payload, timeout_s, max_reply_bytes)
     if outcome.interrupted is not None:
-        raise ReplyInterrupted(host, port, len(outcome.body), str(outcome.interrupted))
+        raise ReplyInterrupted(
+            host, port, len(outcome.body), str(outcome.interrupted), head=outcome.body
+        )
     return outcome.body
 
 
@@ -371,7 +373,7 @@ async def request(
             data, repairs = decode(body)
     except DecodeError as exc:
         if interrupted is not None:
-            raise ReplyInterrupted(host, port, len(body), str(interrupted)) from exc
+            raise ReplyInterrupted(host, port, len(body), str(interrupted), head=body) from exc
         raise
     return _to_reply(name, data, repairs)
 
@@ -457,7 +459,7 @@ async def _joined(
             obj, repairs = decode(body)
         except DecodeError as exc:
             if interrupted is not None:
-                raise ReplyInterrupted(host, port, len(body), str(interrupted)) from exc
+                raise ReplyInterrupted(host, port, len(body), str(interrupted), head=body) from exc
             raise
     if "STATUS" in obj or "status" in obj:
         # A plain single reply: the firmware rejected the join as a whole (Q22).

@@ -74,15 +74,24 @@ class RequestTimeout(CgminerError):
 
 
 class ReplyInterrupted(CgminerError):
-    """The connection was reset after part of the reply had arrived (and it was not complete)."""
+    """The connection was reset after part of the reply had arrived (and it was not complete).
 
-    def __init__(self, host: str, port: int, bytes_received: int, reason: str) -> None:
+    `head` keeps the start of what did arrive (at most `HEAD_BYTES`): a service that is not a
+    miner often says who it is before it hangs up (`SSH-2.0-...`), and discovery shows it.
+    """
+
+    HEAD_BYTES = 256
+
+    def __init__(
+        self, host: str, port: int, bytes_received: int, reason: str, *, head: bytes = b""
+    ) -> None:
         super().__init__(
             f"{host}:{port}: connection lost after {bytes_received} bytes of the reply: {reason}"
         )
         self.host = host
         self.port = port
         self.bytes_received = bytes_received
+        self.head = head[: self.HEAD_BYTES]
 
 
 class ReplyTooLarge(CgminerError):

@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import msgspec
+
 from drivers.cgminer.client import Reply, request
 from drivers.cgminer.dialects.base import Dialect, Identity, Replies
 from drivers.cgminer.dialects.registry import DIALECTS
@@ -125,9 +127,9 @@ async def detect(
             assert isinstance(version, CgminerError)
             raise version
         if expected is None:
+            answered = "; ".join(f"{name}: {_short(answer)}" for name, answer in answers.items())
             raise DetectionFailed(
-                f"{host}:{port}: no known firmware markers in version/devdetails/stats "
-                f"(version: {_short(version)})"
+                f"{host}:{port}: no known firmware markers in version/devdetails/stats ({answered})"
             )
         firmware = expected
         warnings.append(f"firmware not recognised; using the configured {expected.value}")
@@ -155,7 +157,22 @@ async def detect(
     return dialect, identity
 
 
+ANSWER_SHOWN_CHARS = 160
+"""How much of each answer a `DetectionFailed` message quotes: enough to see what spoke."""
+
+
 def _short(answer: Answer) -> str:
+    """The status line and the start of the data of one answer, for an operator to read."""
     if isinstance(answer, Reply):
-        return f"{answer.status.letter} {answer.status.msg!r}"
-    return str(answer)
+        text = f"{answer.status.letter} {answer.status.msg!r}"
+        data = {key: value for key, value in answer.data.items() if key not in ("STATUS", "id")}
+        if data:
+            try:
+                text += " " + msgspec.json.encode(data).decode("utf-8", errors="replace")
+            except (TypeError, ValueError, OverflowError):
+                text += " " + repr(data)
+    else:
+        text = str(answer)
+    if len(text) > ANSWER_SHOWN_CHARS:
+        text = text[: ANSWER_SHOWN_CHARS - 3] + "..."
+    return text
