@@ -39,6 +39,7 @@ import collections
 import ctypes
 import functools
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -99,10 +100,14 @@ NO_INSTANCE: Final = 0xFFFFFFFF  # gpuInstanceId / computeInstanceId outside MIG
 # XIDs that count as uncorrectable memory errors in the volatile ECC counter.
 _ECC_XIDS: Final = frozenset({48, 63, 64, 94, 95})
 _HANG_POLL_S: Final = 0.05
+READING_QUANTUM_S: Final = 0.01
+"""Physics readings within this much simulated time are one sample: a tick's dozen calls on a
+GPU see one consistent state (real boards update their counters far less often)."""
 _EVENT_POLL_S: Final = 0.05
 _VERSION_SUFFIX = re.compile(r"_v\d+$")
 
 _F = TypeVar("_F", bound=Callable[..., int])
+_HEALTHY: Final = gpu_state.Faults()
 
 
 class _Fail(Exception):
@@ -136,10 +141,10 @@ def _out(arg: Any) -> Any:
 
 
 def _address(ptr: Any) -> int | None:
-    try:
-        return ctypes.cast(ptr, ctypes.c_void_p).value
-    except (ctypes.ArgumentError, TypeError):
+    """The address a ctypes pointer holds (its raw bytes: cheaper than `ctypes.cast`)."""
+    if not isinstance(ptr, ctypes._Pointer):
         return None
+    return int.from_bytes(bytes(ptr), sys.byteorder)
 
 
 def _set_pointer(ptr_obj: Any, address: int) -> None:
@@ -173,6 +178,8 @@ class _Device:
     view: GpuView
     viewed_at: float  # time.monotonic() of the last directory read
     generation: int  # gpu_state.local_generation() at that read
+    cached: Reading | None = None  # the physics at `cached_at` (sim clock)
+    cached_at: float = float("-inf")
 
     @property
     def address(self) -> int:
@@ -249,10 +256,7 @@ class NvmlSim:
 
     def reading(self, uuid: str) -> Reading:
         """The physics of one GPU now, in NVML units (not an NVML call: no faults apply)."""
-        with self._lock:
-            dev = self._by_uuid[uuid]
-            self._refresh(dev)
-            return dev.physics.read(self._clock())
+        return self._read(self._by_uuid[uuid])
 
     # ------------------------------------------------------------------ internals
 
@@ -288,8 +292,12 @@ class NvmlSim:
         gen = gpu_state.local_generation()
         if force or gen != dev.generation or now_real - dev.viewed_at >= self._view_ttl_s:
             view = self._reader.view(dev.gpu.uuid)
+            if view != dev.view:
+                dev.physics.observe(
+                    self._clock(), self._load(view), self._conditions(dev.model, view)
+                )
+                dev.cached = None
             dev.view, dev.viewed_at, dev.generation = view, now_real, gen
-            dev.physics.observe(self._clock(), self._load(view), self._conditions(dev.model, view))
         return dev.view
 
     def _require_init(self) -> None:
@@ -306,10 +314,12 @@ class NvmlSim:
         return dev
 
     def _apply_faults(self, dev: _Device, symbol: str) -> None:
-        names = {symbol, _VERSION_SUFFIX.sub("", symbol), "*"}
         with self._lock:
             self.calls[symbol, dev.gpu.uuid] += 1
             faults = self._refresh(dev).faults
+        if faults == _HEALTHY:
+            return
+        names = {symbol, _VERSION_SUFFIX.sub("", symbol), "*"}
         if faults.hang and names.intersection(faults.hang):
             self._hang(dev, names)
             with self._lock:
@@ -335,7 +345,10 @@ class NvmlSim:
     def _read(self, dev: _Device) -> Reading:
         with self._lock:
             self._refresh(dev)
-            return dev.physics.read(self._clock())
+            now = self._clock()
+            if dev.cached is None or not 0 <= now - dev.cached_at < READING_QUANTUM_S:
+                dev.cached, dev.cached_at = dev.physics.read(now), now
+            return dev.cached
 
     # ------------------------------------------------------------------ init and system
 
