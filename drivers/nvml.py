@@ -43,7 +43,6 @@ import collections
 import concurrent.futures
 import ctypes
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -53,6 +52,7 @@ from typing import Any, Final, TypeVar
 import psutil
 import pynvml
 
+from drivers.blocking import DaemonWorker
 from drivers.gpu_reading import (
     GpuHealth,
     GpuProcess,
@@ -149,38 +149,7 @@ class _GpuDown(Exception):
 
 
 # ---------------------------------------------------------------------------------------------
-# The worker thread
-
-
-class _Worker:
-    """A single daemon thread running submitted calls in order (a one-thread executor that
-    never blocks interpreter exit, unlike `ThreadPoolExecutor`)."""
-
-    def __init__(self, name: str) -> None:
-        self._queue: queue.SimpleQueue[
-            tuple[concurrent.futures.Future[Any], Callable[[], Any]] | None
-        ] = queue.SimpleQueue()
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self.thread.start()
-
-    def submit(self, fn: Callable[[], _T]) -> concurrent.futures.Future[_T]:
-        fut: concurrent.futures.Future[_T] = concurrent.futures.Future()
-        self._queue.put((fut, fn))
-        return fut
-
-    def stop(self) -> None:
-        """Exit after the calls already queued (and any call in progress) are done."""
-        self._queue.put(None)
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            fut, fn = item
-            if not fut.set_running_or_notify_cancel():
-                continue
-            try:
-                fut.set_result(fn())
-            except BaseException as exc:  # handed to the awaiting side
-                fut.set_exception(exc)
+# One hop of work
 
 
 @dataclass(slots=True)
@@ -219,6 +188,7 @@ class _Gpu:
     memory_v1: bool = False  # v2 memory info unavailable: `used` includes the reserve
     temp_legacy: bool = False  # nvmlDeviceGetTemperatureV unavailable
     reasons_legacy: bool = False  # nvmlDeviceGetCurrentClocksEventReasons unavailable
+    processes_v2: bool = False  # the _v3 process queries unavailable
     lost_at: float | None = None  # monotonic time the GPU was last found lost
     down: tuple[GpuHealth, str] | None = None  # why it could not be identified, if so
 
@@ -406,7 +376,7 @@ class NvmlDriver:
         self._xid_wait_ms = xid_wait_ms
         self._orphan_tolerance = orphan_memory_tolerance_bytes
         self._wall = wall_clock
-        self._worker = _Worker("nvml")
+        self._worker = DaemonWorker("nvml")
         self._hangs: dict[str, _Hang] = {}  # uuid -> the call it is stuck in
         self._wedged: list[_Hang] = []  # hung calls not tied to a GPU (init, shutdown)
         self._gpus: list[_Gpu] = []
@@ -714,7 +684,7 @@ class NvmlDriver:
     def _replace_worker(self) -> None:
         """Leave the stuck worker to finish its call (it exits afterwards) and start anew."""
         self._worker.stop()
-        self._worker = _Worker("nvml")
+        self._worker = DaemonWorker("nvml")
 
     def _reap_hangs(self) -> None:
         """Hung calls that have returned: their GPUs are polled again."""
@@ -893,19 +863,28 @@ class NvmlDriver:
         return int(mask) if mask is not None else None
 
     def _processes(self, f: _Fields, h: Any) -> tuple[GpuProcess, ...] | None:
-        compute = f.call(("processes",), pynvml.nvmlDeviceGetComputeRunningProcesses, h)
+        gpu = f.gpu
+        compute_fn, graphics_fn = (
+            (
+                pynvml.nvmlDeviceGetComputeRunningProcesses_v2,
+                pynvml.nvmlDeviceGetGraphicsRunningProcesses_v2,
+            )
+            if gpu.processes_v2
+            else (
+                pynvml.nvmlDeviceGetComputeRunningProcesses,
+                pynvml.nvmlDeviceGetGraphicsRunningProcesses,
+            )
+        )
+        try:
+            compute = f.call(("processes",), compute_fn, h, missing_ok=not gpu.processes_v2)
+        except _Missing:
+            gpu.processes_v2 = True  # a driver before the v3 struct (< 510)
+            return self._processes(f, h)
         if compute is None:
             return None
         graphics: list[Any] = []
-        if "graphics_processes" not in f.gpu.unsupported:
-            got = _guarded(
-                f.gpu,
-                f.job,
-                ("graphics_processes",),
-                pynvml.nvmlDeviceGetGraphicsRunningProcesses,
-                h,
-                errors=None,
-            )
+        if "graphics_processes" not in gpu.unsupported:
+            got = _guarded(gpu, f.job, ("graphics_processes",), graphics_fn, h, errors=None)
             graphics = list(got or [])
         merged: dict[int, tuple[int | None, str]] = {}
         for kind, procs in (("C", compute), ("G", graphics)):

@@ -805,6 +805,17 @@ class NvmlSim:
         return self._processes(handle, "nvmlDeviceGetComputeRunningProcesses_v3", "C", count, infos)
 
     @_entry
+    def nvmlDeviceGetComputeRunningProcesses_v2(self, handle: Any, count: Any, infos: Any) -> int:
+        # Same struct layout as v3 in the NVML headers (pid, memory, GPU/compute instance).
+        return self._processes(handle, "nvmlDeviceGetComputeRunningProcesses_v2", "C", count, infos)
+
+    @_entry
+    def nvmlDeviceGetGraphicsRunningProcesses_v2(self, handle: Any, count: Any, infos: Any) -> int:
+        return self._processes(
+            handle, "nvmlDeviceGetGraphicsRunningProcesses_v2", "G", count, infos
+        )
+
+    @_entry
     def nvmlDeviceGetGraphicsRunningProcesses_v3(self, handle: Any, count: Any, infos: Any) -> int:
         return self._processes(
             handle, "nvmlDeviceGetGraphicsRunningProcesses_v3", "G", count, infos

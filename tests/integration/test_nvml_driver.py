@@ -191,6 +191,8 @@ async def test_function_not_found_falls_back_or_turns_the_field_off(
         "nvmlDeviceGetCurrentClocksEventReasons",
         "nvmlDeviceGetMemoryInfo_v2",
         "nvmlDeviceGetCurrPcieLinkWidth",
+        "nvmlDeviceGetComputeRunningProcesses_v3",
+        "nvmlDeviceGetGraphicsRunningProcesses_v3",
     )
     driver: NvmlDriver = make_driver(lib)
     state = await driver.start()
@@ -205,6 +207,8 @@ async def test_function_not_found_falls_back_or_turns_the_field_off(
     assert s.memory_reserved_bytes is None
     assert s.memory_used_bytes is not None and s.memory_used_bytes > GIB
     assert s.pcie_width is None and "pcie_width" in s.unsupported
+    assert [p.used_memory_bytes for p in s.processes] == [GIB]  # through the _v2 queries
+    assert "processes" not in s.unsupported
     assert state.available
 
 
