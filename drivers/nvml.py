@@ -121,6 +121,7 @@ _INIT_REASONS: Final = {
 }
 
 
+_SAMPLE_FIELDS: Final = frozenset(GpuSample.__struct_fields__)
 _LOST_TEXT: Final = "GPU is lost (fell off the bus?); reboot the host to recover it"
 
 
@@ -702,6 +703,15 @@ class NvmlDriver:
                 job.results[gpu.uuid] = self._sample_gpu(gpu, job)
             except _Cancelled:
                 return
+        if len(targets) == len(self._gpus):
+            # Forget names of PIDs no GPU lists any more, so a reused PID is looked up again.
+            seen = {
+                p.pid
+                for r in job.results.values()
+                if r.sample is not None
+                for p in r.sample.processes
+            }
+            self._names = {pid: n for pid, n in self._names.items() if pid in seen}
 
     # ------------------------------------------------------------------ one GPU (worker)
 
@@ -786,7 +796,8 @@ class NvmlDriver:
         procs = self._processes(f, h)
         v["processes"] = procs if procs is not None else ()
 
-        unsupported = set(gpu.unsupported)
+        # Only sample field names: internal capability keys (graphics processes) stay inside.
+        unsupported = gpu.unsupported & _SAMPLE_FIELDS
         if self._xid is not None and gpu.uuid in self._xid.unsupported:
             unsupported.add("xids")
         sample = GpuSample(
@@ -905,8 +916,6 @@ class NvmlDriver:
 
     def _process_name(self, pid: int) -> str | None:
         if pid not in self._names:
-            if len(self._names) > 4096:
-                self._names.clear()
             try:
                 self._names[pid] = psutil.Process(pid).name()
             except (psutil.Error, OSError):

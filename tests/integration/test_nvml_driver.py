@@ -123,7 +123,7 @@ async def test_a_hung_call_marks_its_gpu_stale_and_the_others_go_on(
     sim: NvmlSim, make_driver: Any
 ) -> None:
     gpus = sim.site.gpus
-    driver: NvmlDriver = make_driver(sim, tick_deadline_s=0.5)
+    driver: NvmlDriver = make_driver(sim, tick_deadline_s=1.0)
     await driver.start()
     gpu_state.set_faults(sim.state_dir, gpus[1].uuid, hang=["nvmlDeviceGetTotalEnergyConsumption"])
     state = await driver.sample()
