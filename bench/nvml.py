@@ -42,7 +42,6 @@ sys.path.insert(0, str(ROOT))
 from drivers.nvml import NvmlDriver  # noqa: E402
 from simulators import gpu_state  # noqa: E402
 from simulators.nvml import NvmlSim  # noqa: E402
-from tests.gpu_helpers import reset_binding  # noqa: E402
 
 MODELS = ("rtx3090", "rtx4090", "a100-80gb", "h100", "l40s")
 
@@ -80,7 +79,6 @@ async def run(mode: str, gpus: int, ticks: int) -> dict[str, float]:
         assert all(g.sample is not None for g in state.gpus)
         sim.close()
         await driver.close()
-        reset_binding()
     return {
         "cpu_ms_per_tick": cpu / ticks * 1e3,
         "cpu_us_per_gpu_tick": cpu / ticks / gpus * 1e6,
@@ -118,7 +116,6 @@ async def split(gpus: int, ticks: int) -> dict[str, float]:
         prof.disable()
         sim.close()
         await driver.close()
-        reset_binding()
     shares: dict[str, float] = {}
     stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
     for (filename, _line, _fn), (_cc, _nc, own, _cum, _callers) in stats.items():
