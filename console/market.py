@@ -129,11 +129,13 @@ class LiveValues(msgspec.Struct, frozen=True, kw_only=True):
     fees_per_block_btc: Figure | None = None
     block_height: Figure | None = None
     hosts: tuple[HostStatus, ...] = ()
+    errors: dict[str, str] = {}  # item → why its last fetch failed ("mempool.space: HTTP 500")
 
 
 class FeedStatus(msgspec.Struct, frozen=True, kw_only=True):
     enabled: bool
     hosts: tuple[HostStatus, ...] = ()
+    errors: dict[str, str] = {}  # item (btc_price_usd, ...) → its last fetch error
 
 
 class MarketSnapshot(msgspec.Struct, frozen=True, kw_only=True):
@@ -336,7 +338,11 @@ def market_at(
         block_height=height,
         power_period=None if window is None else window.name,
         scenarios=static.scenarios,
-        feed=FeedStatus(enabled=live is not None, hosts=live.hosts if live else ()),
+        feed=FeedStatus(
+            enabled=live is not None,
+            hosts=live.hosts if live else (),
+            errors=live.errors if live else {},
+        ),
     )
 
 

@@ -5,10 +5,12 @@ Responsibilities:
 
 * Fetch each item no more often than its interval (price every `price_interval_s`, chain data
   every `chain_interval_s`); between fetches the cached value is served.
-* Per host back-off: after a failure no request goes to that host until `retry_at`
-  (exponential, capped at `backoff_max_s`); an HTTP 429 waits as long as its `Retry-After`
-  asks (rate limits are the servers' rules, economics.md rule 7).
-* Validate every reply (shape and plausible range). A bad reply is a failure like a timeout.
+* Per host back-off: after a timeout, a connection failure, HTTP 429 or 503, no request goes
+  to that host until `retry_at` (exponential from `price_interval_s`, capped at
+  `backoff_max_s`); a `Retry-After` is honoured as given (rate limits are the servers' rules,
+  economics.md rule 7). Requests run one after another so a back-off takes effect at once.
+* Validate every reply (shape and plausible range). A bad reply or another HTTP status fails
+  that item only (retried at its next interval), with the reason in `LiveValues.errors`.
 * After a failure an item keeps its last good value, sourced "last good <host>" and aged from
   when it was fetched, until `last_good_max_age_s`; then it is dropped and `market_at` falls
   back to the static figure.
@@ -26,7 +28,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Final, TypeVar
@@ -47,11 +49,18 @@ T = TypeVar("T")
 
 
 class FeedError(Exception):
-    """One failed request, phrased for the operator ("HTTP 429, retry after 40 s")."""
+    """One failed request, phrased for the operator ("HTTP 429, retry after 40 s").
 
-    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+    `host_fault`: the host did not answer properly (timeout, connection, HTTP error status),
+    so the whole host backs off; False for a reply that arrived but did not validate, which
+    only fails that item."""
+
+    def __init__(
+        self, message: str, retry_after_s: float | None = None, *, host_fault: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.host_fault = host_fault
 
 
 # Reply shapes (only the fields we use; msgspec ignores the rest).
@@ -189,10 +198,12 @@ class _Host:
 class _Item:
     """One cached value: the last good figure, when it was fetched, whether the last try failed."""
 
+    name: str
     interval_s: float
     value: Figure | None = None
     fetched_at: float | None = None
     failed: bool = False
+    last_error: str | None = None
     next_due: float = 0.0
 
 
@@ -220,10 +231,10 @@ class LiveMarketFeed:
         self._mempool = _Host(MEMPOOL, config.mempool_url.rstrip("/"))
         self._gecko = _Host(COINGECKO, config.coingecko_url.rstrip("/"))
         self._gecko_headers = {"x-cg-demo-api-key": api_key} if api_key else {}
-        self.price = _Item(config.price_interval_s)
-        self.difficulty = _Item(config.chain_interval_s)
-        self.fees = _Item(config.chain_interval_s)
-        self.height = _Item(config.chain_interval_s)
+        self.price = _Item("btc_price_usd", config.price_interval_s)
+        self.difficulty = _Item("network_difficulty", config.chain_interval_s)
+        self.fees = _Item("fees_per_block_btc", config.chain_interval_s)
+        self.height = _Item("block_height", config.chain_interval_s)
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(config.timeout_s),
             headers={"User-Agent": "hashpivot/0.1 (+market feed)", "Accept": "application/json"},
@@ -243,6 +254,11 @@ class LiveMarketFeed:
             fees_per_block_btc=self._current(self.fees, now),
             block_height=self._current(self.height, now),
             hosts=(self._mempool.status(), self._gecko.status()),
+            errors={
+                item.name: item.last_error
+                for item in (self.price, self.difficulty, self.fees, self.height)
+                if item.last_error is not None
+            },
         )
 
     def _current(self, item: _Item, now: float) -> Figure | None:
@@ -261,17 +277,13 @@ class LiveMarketFeed:
     # -- fetching ------------------------------------------------------------------------------
 
     async def refresh(self) -> None:
-        """Fetch every item that is due, concurrently; never raises for a failed source."""
+        """Fetch every item that is due; never raises for a failed source.
+
+        Requests go one after another, not concurrently: a host that answers 429 or times out
+        is then left alone for the rest of this refresh, and a concurrent success can never
+        clear a back-off that another request just set. (At most five requests per
+        interval: there is nothing to gain from parallelism.)"""
         now = self._clock()
-        jobs: list[Awaitable[None]] = []
-        chain = (
-            (self.difficulty, "/v1/mining/hashrate/3d", parse_mempool_difficulty),
-            (self.fees, f"/v1/mining/reward-stats/{FEE_BLOCKS}", parse_mempool_fees),
-            (self.height, "/blocks/tip/height", parse_mempool_height),
-        )
-        for item, path, parse in chain:
-            if item.next_due <= now:
-                jobs.append(self._fetch(item, [_Plan(self._mempool, path, parse)]))
         if self.price.next_due <= now:
             gecko = _Plan(
                 self._gecko,
@@ -285,9 +297,15 @@ class LiveMarketFeed:
                 headers=self._gecko_headers,
             )
             mempool = _Plan(self._mempool, "/v1/prices", parse_mempool_price)
-            jobs.append(self._fetch(self.price, [mempool, gecko]))
-        if jobs:
-            await asyncio.gather(*jobs)
+            await self._fetch(self.price, [mempool, gecko])
+        chain = (
+            (self.difficulty, "/v1/mining/hashrate/3d", parse_mempool_difficulty),
+            (self.fees, f"/v1/mining/reward-stats/{FEE_BLOCKS}", parse_mempool_fees),
+            (self.height, "/blocks/tip/height", parse_mempool_height),
+        )
+        for item, path, parse in chain:
+            if item.next_due <= now:
+                await self._fetch(item, [_Plan(self._mempool, path, parse)])
 
     async def run(self) -> None:
         """Refresh until cancelled, sleeping until the next item or host is due."""
@@ -303,31 +321,38 @@ class LiveMarketFeed:
     async def _fetch(self, item: _Item, plans: list[_Plan]) -> None:
         """Try each source in order (skipping hosts in back-off) until one gives a value."""
         now = self._clock()
-        retry_at: float | None = None
+        retry_at: list[float] = []
+        errors: list[str] = []
         for plan in plans:
             host = plan.host
             if host.retry_at is not None and host.retry_at > now:
-                retry_at = host.retry_at if retry_at is None else min(retry_at, host.retry_at)
+                retry_at.append(host.retry_at)
+                errors.append(f"{host.name}: backing off, retry in {host.retry_at - now:.0f} s")
                 continue
             try:
                 body = await self._get(plan)
                 fetched_at = self._clock()
+                host.ok, host.failures, host.retry_at = True, 0, None
+                host.last_ok_at, host.last_error = fetched_at, None
                 figure = plan.parse(body, fetched_at)
             except FeedError as exc:
-                self._failed(host, str(exc), exc.retry_after_s)
-                retry_at = host.retry_at if retry_at is None else min(retry_at, host.retry_at or 0)
+                errors.append(f"{host.name}: {exc}")
+                if exc.host_fault:
+                    self._back_off(host, str(exc), exc.retry_after_s)
+                    if host.retry_at is not None:
+                        retry_at.append(host.retry_at)
                 continue
-            host.ok, host.failures, host.retry_at = True, 0, None
-            host.last_ok_at, host.last_error = fetched_at, None
             item.value, item.fetched_at, item.failed = figure, fetched_at, False
+            item.last_error = None
             item.next_due = fetched_at + item.interval_s
             return
         # Every source failed or is backing off: keep the last good value, marked as such,
-        # and try again when the first host allows it.
+        # and try again when the first host allows it (a bad reply: at the next interval).
         item.failed = True
-        item.next_due = max(now + MIN_SLEEP_S, retry_at if retry_at is not None else now)
+        item.last_error = "; ".join(errors)
+        item.next_due = max(now + MIN_SLEEP_S, min(retry_at) if retry_at else now + item.interval_s)
 
-    def _failed(self, host: _Host, message: str, retry_after_s: float | None) -> None:
+    def _back_off(self, host: _Host, message: str, retry_after_s: float | None) -> None:
         now = self._clock()
         host.ok = False
         host.failures += 1
@@ -348,21 +373,22 @@ class LiveMarketFeed:
             async with asyncio.timeout(self.config.timeout_s):
                 response = await self._client.get(url, params=plan.params, headers=plan.headers)
                 body = response.content
-        except TimeoutError as exc:
-            raise FeedError(f"timeout after {self.config.timeout_s:g} s") from exc
-        except httpx.TimeoutException as exc:
-            raise FeedError(f"timeout after {self.config.timeout_s:g} s") from exc
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise FeedError(f"timeout after {self.config.timeout_s:g} s", host_fault=True) from exc
         except httpx.HTTPError as exc:
-            raise FeedError(f"request failed: {type(exc).__name__}: {exc}") from exc
+            message = f"request failed: {type(exc).__name__}: {exc}"
+            raise FeedError(message, host_fault=True) from exc
         if response.status_code == 429:
             wait_s = parse_retry_after(response.headers.get("retry-after"), self._clock())
             note = f", retry after {wait_s:g} s" if wait_s is not None else ""
-            raise FeedError(f"HTTP 429 rate limited{note}", retry_after_s=wait_s)
+            raise FeedError(f"HTTP 429 rate limited{note}", wait_s, host_fault=True)
+        if response.status_code == 503:
+            # Unavailable: the whole host, for as long as it says (or the normal back-off).
+            wait_s = parse_retry_after(response.headers.get("retry-after"), self._clock())
+            raise FeedError("HTTP 503 unavailable", wait_s, host_fault=True)
         if response.status_code != 200:
-            wait_s = None
-            if response.status_code == 503:
-                wait_s = parse_retry_after(response.headers.get("retry-after"), self._clock())
-            raise FeedError(f"HTTP {response.status_code}", retry_after_s=wait_s)
+            # Any other status is about this endpoint; the host's other endpoints may be fine.
+            raise FeedError(f"HTTP {response.status_code}")
         return body
 
 

@@ -151,6 +151,7 @@ def market_json(m: MarketSnapshot) -> dict[str, Any]:
             }
             for h in m.feed.hosts
         ],
+        "errors": dict(m.feed.errors),
     }
     return out
 
