@@ -1612,6 +1612,12 @@ class _SourceMap:
             is_array = i + 1 < len(path) and isinstance(path[i + 1], int)
             nth = int(path[i + 1]) if is_array else 0
             found = self._find(wanted, nth, lo, hi, is_array)
+            if found is None and not is_array and self._has_subtable(wanted, lo, hi):
+                # A table that only exists through its sub-tables ([market.live] without a
+                # [market] header): descend by name.
+                names = wanted
+                i += 1
+                continue
             if found is None:
                 # Not a table header: a key of the current table (or an inline table).
                 return self._key_line(part, header)
@@ -1629,6 +1635,11 @@ class _SourceMap:
             )
             i += 2 if is_array else 1
         return self.headers[header][0] + 1 if header is not None else None
+
+    def _has_subtable(self, name: tuple[str, ...], lo: int, hi: int) -> bool:
+        return any(
+            len(h[1]) > len(name) and h[1][: len(name)] == name for h in self.headers[lo:hi]
+        )
 
     def _key_line(self, key: str, header: int | None) -> int | None:
         start = self.headers[header][0] + 1 if header is not None else 0
