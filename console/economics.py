@@ -112,8 +112,9 @@ class FleetInputs:
         return cls(**blank_columns(len(device_ids)), device_ids=tuple(device_ids))
 
     @functools.cached_property
-    def masks(self) -> _Masks:
-        return _Masks.of(self)
+    def prepared(self) -> _Prepared:
+        """Input-only arrays for the formulas, built once per inputs (see `_Prepared`)."""
+        return _Prepared.of(self)
 
 
 def blank_columns(n: int) -> dict[str, Any]:
@@ -136,30 +137,169 @@ def blank_columns(n: int) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True, eq=False)
-class _Masks:
-    """Boolean masks that depend only on the inputs: computed once per inputs, reused by every
-    market update and what-if."""
+def _nan_where(condition: Bool) -> F64:
+    """NaN where `condition`, 0.0 elsewhere, without a branch: 0/0 is NaN, 0/1 is 0."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.divide(0.0, ~condition)
 
-    asic: Bool
-    gpu: Bool
+
+@dataclass(frozen=True, eq=False)
+class _GpuRows:
+    """The priced GPUs, compressed: every GPU formula runs on these rows only (a site of
+    ASICs pays nothing for the GPU path), and results are scattered back by `idx`. Arrays are
+    input-only and NaN-aware so that pricing is mostly arithmetic, not branches."""
+
+    idx: npt.NDArray[np.intp]
     mining: Bool
     ai: Bool
     idle: Bool
-    job_running: Bool
-    unpriced: Bool
+    job_w: F64  # 1.0 where an AI job runs now
+    mining_hs_now: F64  # hashrate on mining rows, 0 elsewhere
+    job_usd_per_hour_now: F64  # the running job's rate, 0 elsewhere
+    rev_nan: F64  # NaN where revenue now is unknown from the inputs (mining, hashrate unknown)
+    algorithm_now: npt.NDArray[np.intp]  # mining rows: algorithm (-1 → NaN); others: the 0 slot
+    algorithm: npt.NDArray[np.intp]  # every row: configured/current algorithm (-1 → NaN)
+    model: npt.NDArray[np.intp]  # -1 → NaN
+    vram_bytes: F64
+    mine_hs: F64  # mining estimate: measured while mining, else configured / last measured
+    mine_w: F64
+    ai_w_measured: F64  # measured power while a job runs, else 0
+    ai_limit_w: F64  # power limit where no job runs with a measured power, else 0
+    idle_w_measured: F64  # measured power while idle, else 0
+    idle_limit_w: F64  # power limit where not idle with a measured power, else 0
 
     @classmethod
-    def of(cls, x: FleetInputs) -> _Masks:
-        gpu = (x.kind == KIND_GPU) & x.priced
+    def of(cls, x: FleetInputs) -> _GpuRows | None:
+        idx = np.flatnonzero((x.kind == KIND_GPU) & x.priced)
+        g = idx.size
+        if g == 0:
+            return None
+        # One block for the float rows and one for the index rows: a fresh array per row
+        # would cost an mmap and its page faults each (see `compute`).
+        floats = np.empty((12, g))
+        (
+            power,
+            hashrate,
+            job,
+            limit,
+            vram,
+            mining_hs_now,
+            job_now,
+            rev_nan,
+            mine_hs,
+            mine_w,
+            ai_measured_w,
+            idle_measured_w,
+        ) = floats
+        limits = np.empty((2, g))
+        ints = np.empty((3, g), np.intp)
+        algorithm_now, algorithm, model = ints
+        np.take(x.power_w, idx, out=power)
+        np.take(x.hashrate_hs, idx, out=hashrate)
+        np.take(x.gpu_job_rate_usd_per_hour, idx, out=job)
+        np.take(x.gpu_power_limit_w, idx, out=limit)
+        np.take(x.gpu_vram_bytes, idx, out=vram)
+        mode = x.gpu_mode.take(idx)
+        mining, ai, idle = mode == MODE_MINING, mode == MODE_AI, mode == MODE_IDLE
+        job_running = ai & ~np.isnan(job)
+        has_power = ~np.isnan(power)
+        ai_measured = job_running & has_power
+        idle_measured = idle & has_power
+
+        np.fmax(hashrate, 0.0, out=mining_hs_now)
+        mining_hs_now *= mining
+        np.fmax(job, 0.0, out=job_now)
+        job_now *= job_running
+        np.divide(0.0, ~(mining & np.isnan(hashrate)), out=rev_nan)
+        np.copyto(algorithm, x.gpu_algorithm.take(idx), casting="unsafe")
+        # len(x.gpu_algorithms) is the lookup table's 0 slot (see _algorithm_table).
+        algorithm_now.fill(len(x.gpu_algorithms))
+        np.copyto(algorithm_now, algorithm, where=mining)
+        np.copyto(model, x.gpu_model.take(idx), casting="unsafe")
+        np.take(x.gpu_mining_hashrate_hs, idx, out=mine_hs)
+        np.copyto(mine_hs, hashrate, where=mining)
+        np.take(x.gpu_mining_power_w, idx, out=mine_w)
+        np.copyto(mine_w, power, where=mining & has_power)
+        ai_limit, idle_limit = limits
+        for measured_w, limit_w, measured in (
+            (ai_measured_w, ai_limit, ai_measured),
+            (idle_measured_w, idle_limit, idle_measured),
+        ):
+            measured_w.fill(0.0)
+            np.copyto(measured_w, power, where=measured)
+            np.copyto(limit_w, limit)
+            np.copyto(limit_w, 0.0, where=measured)
         return cls(
-            asic=(x.kind == KIND_ASIC) & x.priced,
-            gpu=gpu,
-            mining=gpu & (x.gpu_mode == MODE_MINING),
-            ai=gpu & (x.gpu_mode == MODE_AI),
-            idle=gpu & (x.gpu_mode == MODE_IDLE),
-            job_running=gpu & (x.gpu_mode == MODE_AI) & ~np.isnan(x.gpu_job_rate_usd_per_hour),
-            unpriced=~x.priced,
+            idx=idx,
+            mining=mining,
+            ai=ai,
+            idle=idle,
+            job_w=job_running.astype(np.float64),
+            mining_hs_now=mining_hs_now,
+            job_usd_per_hour_now=job_now,
+            rev_nan=rev_nan,
+            algorithm_now=algorithm_now,
+            algorithm=algorithm,
+            model=model,
+            vram_bytes=vram,
+            mine_hs=mine_hs,
+            mine_w=mine_w,
+            ai_w_measured=ai_measured_w,
+            ai_limit_w=ai_limit,
+            idle_w_measured=idle_measured_w,
+            idle_limit_w=idle_limit,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class _Prepared:
+    """Everything the formulas need that depends on the inputs only, so that pricing (and
+    re-pricing for a new market or a what-if) is branch-free arithmetic over whole arrays.
+    Boolean indexing and `np.where` cost ~10× a multiply on 100k rows; here they are replaced
+    by 0/1 weights and NaN masks built once per inputs."""
+
+    n: int
+    asic_w: F64  # 1.0 on priced ASIC rows
+    asic_hs: F64  # priced ASIC hashrate, unknown → 0 (its NaN is in rev_nan)
+    gpu_kind_w: F64  # 1.0 on GPU rows: selects the GPU overhead
+    power_nan: F64  # power_w; NaN where unknown or unpriced
+    power_pos_nan: F64  # 0 where power_nan > 0, else NaN (a breakeven needs a positive draw)
+    rev_nan: F64  # NaN where revenue is unknown from the inputs alone, else 0
+    ths: F64  # priced ASIC TH/s where > 0, else NaN
+    devices_priced: int
+    devices_power_unknown: int
+    gpu: _GpuRows | None
+
+    @classmethod
+    def of(cls, x: FleetInputs) -> _Prepared:
+        asic = (x.kind == KIND_ASIC) & x.priced
+        unknown_hashrate = np.isnan(x.hashrate_hs)
+        block = np.empty((7, len(x)))  # one allocation for every row (see `compute`)
+        asic_w, asic_hs, gpu_kind_w, power_nan, power_pos_nan, rev_nan, ths = block
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.copyto(asic_w, asic)
+            np.fmax(x.hashrate_hs, 0.0, out=asic_hs)  # unknown → 0; hashrates are >= 0
+            asic_hs *= asic_w
+            np.copyto(gpu_kind_w, x.kind == KIND_GPU)
+            np.divide(0.0, x.priced, out=power_nan)  # 0/0 = NaN where not priced
+            power_nan += x.power_w
+            np.divide(0.0, power_nan > 0, out=power_pos_nan)
+            np.divide(0.0, x.priced & ~(asic & unknown_hashrate), out=rev_nan)
+            np.divide(0.0, asic_hs > 0, out=ths)
+            ths += asic_hs
+            ths /= 1e12
+        return cls(
+            n=len(x),
+            asic_w=asic_w,
+            asic_hs=asic_hs,
+            gpu_kind_w=gpu_kind_w,
+            power_nan=power_nan,
+            power_pos_nan=power_pos_nan,
+            rev_nan=rev_nan,
+            ths=ths,
+            devices_priced=int(np.count_nonzero(x.priced)),
+            devices_power_unknown=int(np.count_nonzero(x.priced & np.isnan(x.power_w))),
+            gpu=_GpuRows.of(x),
         )
 
 
@@ -183,10 +323,11 @@ class JobOffers:
             return np.full(vram_bytes.shape, NAN)
         order = np.argsort(self.min_vram_bytes, kind="stable")
         need = self.min_vram_bytes[order]
-        best = np.maximum.accumulate(self.rate_usd_per_gpu_hour[order])
-        fits = np.searchsorted(need, np.nan_to_num(vram_bytes, nan=-1.0), side="right") - 1
-        out = np.where(fits >= 0, best[np.maximum(fits, 0)], NAN)
-        return np.asarray(out, dtype=np.float64)
+        # best[k] = the best rate among the k jobs needing the least VRAM; best[0] = none fits.
+        best = np.concatenate(([NAN], np.maximum.accumulate(self.rate_usd_per_gpu_hour[order])))
+        # fmax: an unknown VRAM (NaN) counts as -1 bytes, which no job fits.
+        fits = np.searchsorted(need, np.fmax(vram_bytes, -1.0), side="right")
+        return best.take(fits)
 
 
 @dataclass(frozen=True)
@@ -458,13 +599,22 @@ def match_rate_key(gpu_name: str, keys: Sequence[str]) -> str | None:
 
 def _lookup(names: tuple[str, ...], table: Mapping[str, float], *, exact: bool) -> F64:
     """Rates for `names` (one per index, NaN when no key matches) plus a trailing NaN, so an
-    index of -1 reads NaN."""
+    index of -1 reads NaN. Cached: names and rates change rarely, devices never enter it."""
+    return _lookup_cached(names, tuple(table.items()), exact)
+
+
+@functools.lru_cache(maxsize=64)
+def _lookup_cached(
+    names: tuple[str, ...], items: tuple[tuple[str, float], ...], exact: bool
+) -> F64:
+    table = dict(items)
     out = np.full(len(names) + 1, NAN)
     keys = list(table)
     for i, name in enumerate(names):
         key = (name if name in table else None) if exact else match_rate_key(name, keys)
         if key is not None:
             out[i] = table[key]
+    out.flags.writeable = False
     return out
 
 
@@ -472,143 +622,177 @@ def _lookup(names: tuple[str, ...], table: Mapping[str, float], *, exact: bool) 
 # The computation
 
 
+_FLOAT_COLUMNS: Final = (
+    "revenue_usd_per_day",
+    "power_cost_usd_per_day",
+    "profit_usd_per_day",
+    "j_per_th",
+    "breakeven_usd_per_kwh",
+    "breakeven_hashprice_usd_per_ph_day",
+    "other_revenue_usd_per_day",
+    "other_power_cost_usd_per_day",
+    "other_profit_usd_per_day",
+    "switch_gain_usd_per_day",
+    "breakeven_utilization",
+)
+
+
 def compute(x: FleetInputs, p: MarketParams, offers: JobOffers | None = None) -> EarningsColumns:
-    """Every per-device figure, for the whole fleet at once."""
-    m = x.masks
-    price = p.power_usd_per_kwh
-    overhead = np.where(x.kind == KIND_GPU, p.overhead_gpu, p.overhead_asic)
-    kwh_per_day = x.power_w * overhead * KWH_PER_W_DAY
+    """Every per-device figure, for the whole fleet at once.
 
-    # Revenue now.
-    algo_usd_per_hs_day = (
-        _lookup(x.gpu_algorithms, p.gpu_mining_usd_per_mhs_day, exact=True)
-        / 1e6
-        * (1.0 - p.gpu_pool_fee)
-    )[x.gpu_algorithm]
-    ai_take = 1.0 - p.ai_platform_fee
-    revenue = np.full(len(x), NAN)
-    revenue[m.asic] = x.hashrate_hs[m.asic] * p.asic_usd_per_hs_day
-    revenue[m.mining] = x.hashrate_hs[m.mining] * algo_usd_per_hs_day[m.mining]
-    revenue[m.ai] = 0.0
-    revenue[m.job_running] = x.gpu_job_rate_usd_per_hour[m.job_running] * 24 * ai_take
-    revenue[m.idle] = 0.0
-    cost = np.where(m.unpriced, NAN, kwh_per_day * price)
-    profit = revenue - cost
-
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ths = np.where(m.asic & (x.hashrate_hs > 0), x.hashrate_hs / 1e12, NAN)
-        j_per_th = x.power_w / ths
-        breakeven_kwh = np.where(kwh_per_day > 0, revenue / kwh_per_day, NAN)
-        breakeven_hp = cost / (ths / 1e3 * p.payout_share * (1.0 - p.pool_fee))
-
-    other_mode, other_rev, other_cost, gain, u_star = _gpu_other_mode(
-        x, p, offers, algo_usd_per_hs_day, profit
-    )
-    return EarningsColumns(
-        revenue_usd_per_day=revenue,
-        power_cost_usd_per_day=cost,
-        profit_usd_per_day=profit,
-        j_per_th=j_per_th,
-        breakeven_usd_per_kwh=breakeven_kwh,
-        breakeven_hashprice_usd_per_ph_day=breakeven_hp,
-        other_mode=other_mode,
-        other_revenue_usd_per_day=other_rev,
-        other_power_cost_usd_per_day=other_cost,
-        other_profit_usd_per_day=other_rev - other_cost,
-        switch_gain_usd_per_day=gain,
-        breakeven_utilization=u_star,
-    )
-
-
-def _gpu_other_mode(
-    x: FleetInputs,
-    p: MarketParams,
-    offers: JobOffers | None,
-    algo_usd_per_hs_day: F64,
-    profit_now: F64,
-) -> tuple[I8, F64, F64, F64, F64]:
-    """Estimates for the mode each GPU is not in: (mode, revenue, cost, switch gain, u*)."""
-    n = len(x)
-    m = x.masks
+    All float columns are rows of one (11, n) block, written in place (`out=`): allocating
+    eleven separate arrays of 100k costs more in mmap and page faults than the arithmetic."""
+    prep = x.prepared
+    n = prep.n
+    block = np.empty((len(_FLOAT_COLUMNS), n))
+    rev, cost, profit, j_per_th, be_kwh, be_hp, o_rev, o_cost, o_profit, gain, u_star = block
+    # kWh per day (in be_kwh until the breakeven overwrites it) = W · overhead · 24/1000
+    np.multiply(prep.gpu_kind_w, p.overhead_gpu - p.overhead_asic, out=be_kwh)
+    be_kwh += p.overhead_asic
+    be_kwh *= prep.power_nan
+    be_kwh *= KWH_PER_W_DAY
+    np.multiply(be_kwh, p.power_usd_per_kwh, out=cost)
+    np.multiply(prep.asic_hs, p.asic_usd_per_hs_day, out=rev)
+    rev += prep.rev_nan
     other_mode = np.zeros(n, np.int8)
-    nan = np.full(n, NAN)
-    if not m.gpu.any():
-        return other_mode, nan, nan.copy(), nan.copy(), nan.copy()
+    o_rev.fill(NAN)
+    o_cost.fill(NAN)
+    gain.fill(NAN)
+    u_star.fill(NAN)
+    if prep.gpu is not None:
+        g = prep.gpu
+        gpu_rev, g_mode, g_rev, g_cost, g_u = _gpu_rows(x, g, p, offers)
+        rev[g.idx] = gpu_rev
+        other_mode[g.idx] = g_mode
+        o_rev[g.idx] = g_rev
+        o_cost[g.idx] = g_cost
+        u_star[g.idx] = g_u
+    np.subtract(rev, cost, out=profit)
+    np.subtract(o_rev, o_cost, out=o_profit)
+    np.subtract(o_profit, profit, out=gain)  # NaN for ASICs: their other-mode profit is NaN
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.divide(prep.power_nan, prep.ths, out=j_per_th)
+        be_kwh += prep.power_pos_nan
+        np.divide(rev, be_kwh, out=be_kwh)
+        np.multiply(prep.ths, p.payout_share * (1.0 - p.pool_fee) / 1e3, out=be_hp)
+        np.divide(cost, be_hp, out=be_hp)
+    return EarningsColumns(**dict(zip(_FLOAT_COLUMNS, block, strict=True)), other_mode=other_mode)
+
+
+def _algorithm_table(x: FleetInputs, p: MarketParams) -> F64:
+    """USD per H/s per day after the GPU pool fee, per algorithm index, then a 0 slot (rows
+    that are not mining now) and a trailing NaN (index -1: unknown algorithm)."""
+    rates = _lookup(x.gpu_algorithms, p.gpu_mining_usd_per_mhs_day, exact=True)[:-1]
+    scaled = rates / 1e6 * (1.0 - p.gpu_pool_fee)
+    return np.concatenate((scaled, [0.0, NAN]))
+
+
+def _gpu_rows(
+    x: FleetInputs, g: _GpuRows, p: MarketParams, offers: JobOffers | None
+) -> tuple[F64, I8, F64, F64, F64]:
+    """On the priced GPU rows: (revenue now, other mode, its revenue, its cost, u*)."""
     price_per_w_day = p.power_usd_per_kwh * p.overhead_gpu * KWH_PER_W_DAY
     take = 1.0 - p.ai_platform_fee
-    has_power = ~np.isnan(x.power_w)
+    algorithms = _algorithm_table(x, p)
+    algo_rate = algorithms.take(g.algorithm)
+    model_rate = _lookup(x.gpu_models, p.ai_rate_usd_per_gpu_hour, exact=False).take(g.model)
 
-    # AI: the best queued job that fits (billed all day), else the model's rate × utilisation.
-    model_rate = _lookup(x.gpu_models, p.ai_rate_usd_per_gpu_hour, exact=False)[x.gpu_model]
-    job_rate = (offers or JobOffers.none()).best_rate_for(x.gpu_vram_bytes)
-    use_job = ~np.isnan(job_rate)
-    ai_rate = np.where(use_job, job_rate, model_rate)
-    util = np.where(use_job, 1.0, p.ai_expected_utilization)
-    p_ai = np.where(m.job_running & has_power, x.power_w, x.gpu_power_limit_w * p.ai_load_factor)
-    p_idle = np.where(m.idle & has_power, x.power_w, x.gpu_power_limit_w * p.ai_idle_power_fraction)
-    idle_w = np.where(util < 1.0, p_idle * (1.0 - util), 0.0)
-    ai_rev = ai_rate * 24 * util * take
-    ai_cost = (p_ai * util + idle_w) * price_per_w_day
+    # Now: mining earns its hashrate's worth, AI its running job (0 while waiting), idle 0.
+    revenue = g.mining_hs_now * algorithms.take(g.algorithm_now)
+    revenue += g.job_usd_per_hour_now * (24 * take)
+    revenue += g.rev_nan
 
-    # Mining: measured while mining, else the configured / last measured figures.
-    mine_hs = np.where(m.mining, x.hashrate_hs, x.gpu_mining_hashrate_hs)
-    mine_w = np.where(m.mining & has_power, x.power_w, x.gpu_mining_power_w)
-    mine_rev = mine_hs * algo_usd_per_hs_day
-    mine_cost = mine_w * price_per_w_day
+    # AI estimate: the best queued job that fits (billed all day), else the model's rate ×
+    # expected utilisation; power = limit × load while billed, × idle fraction otherwise
+    # (measured power where the GPU is in that state now).
+    u = p.ai_expected_utilization
+    p_ai = g.ai_limit_w * p.ai_load_factor + g.ai_w_measured
+    p_idle = g.idle_limit_w * p.ai_idle_power_fraction + g.idle_w_measured
+    ai_rev = model_rate * (24 * u * take)
+    ai_w = p_ai * u + p_idle * (1.0 - u)
+    if offers is not None and offers.rate_usd_per_gpu_hour.size:
+        job_rate = offers.best_rate_for(g.vram_bytes)
+        use_job = ~np.isnan(job_rate)
+        ai_rev = np.where(use_job, job_rate * (24 * take), ai_rev)
+        ai_w = np.where(use_job, p_ai, ai_w)
+    ai_cost = ai_w * price_per_w_day
+
+    # Mining estimate: measured while mining, else the configured / last measured figures.
+    mine_rev = g.mine_hs * algo_rate
+    mine_cost = g.mine_w * price_per_w_day
 
     ai_profit = ai_rev - ai_cost
     mine_profit = mine_rev - mine_cost
-    idle_prefers_mining = (mine_profit > ai_profit) | (np.isnan(ai_profit) & ~np.isnan(mine_profit))
-    other_mode[m.mining] = MODE_AI
-    other_mode[m.ai] = MODE_MINING
-    other_mode[m.idle] = np.where(idle_prefers_mining[m.idle], MODE_MINING, MODE_AI)
-    to_ai = other_mode == MODE_AI
-    to_mining = other_mode == MODE_MINING
-    other_rev = np.where(to_ai, ai_rev, np.where(to_mining, mine_rev, NAN))
-    other_cost = np.where(to_ai, ai_cost, np.where(to_mining, mine_cost, NAN))
-    gain = (other_rev - other_cost) - profit_now
+    prefers_mining = (mine_profit > ai_profit) | (np.isnan(ai_profit) & ~np.isnan(mine_profit))
+    to_mining = g.ai | (g.idle & prefers_mining)
+    other_mode = np.where(to_mining, MODE_MINING, MODE_AI).astype(np.int8)
+    other_rev = np.where(to_mining, mine_rev, ai_rev)
+    other_cost = np.where(to_mining, mine_cost, ai_cost)
 
     # u*: ai_net(u) = a·u + b at the model's rate, equal to the mining profit.
-    a = model_rate * 24 * take - (p_ai - p_idle) * price_per_w_day
-    b = -p_idle * price_per_w_day
+    a = model_rate * (24 * take) - (p_ai - p_idle) * price_per_w_day
+    b = p_idle * -price_per_w_day
     with np.errstate(divide="ignore", invalid="ignore"):
-        u_star = np.where(m.gpu & (a > 0), np.maximum((mine_profit - b) / a, 0.0), NAN)
-    return other_mode, other_rev, other_cost, gain, u_star
+        u_star = np.maximum((mine_profit - b) / (a + _nan_where(~(a > 0))), 0.0)
+    return revenue, other_mode, other_rev, other_cost, u_star
 
 
 def totals_of(x: FleetInputs, c: EarningsColumns) -> EarningsTotals:
-    m = x.masks
-    revenue = np.where(np.isnan(c.revenue_usd_per_day), 0.0, c.revenue_usd_per_day)
-    cost = np.where(np.isnan(c.power_cost_usd_per_day), 0.0, c.power_cost_usd_per_day)
-    return _totals(x, m, revenue, cost)
-
-
-def _totals(x: FleetInputs, m: _Masks, revenue: F64, cost: F64) -> EarningsTotals:
-    priced = int(np.count_nonzero(x.priced))
+    """Fleet sums of `c` over the priced devices; unknown values are left out (and counted)."""
+    prep = x.prepared
+    # Revenue and cost are never negative, so fmax(v, 0) is "NaN → 0".
+    revenue = np.fmax(c.revenue_usd_per_day, 0.0)
     total = float(revenue.sum())
-    ai = float(revenue[m.ai].sum())
+    asic = float(np.einsum("i,i->", revenue, prep.asic_w))
+    np.fmax(c.power_cost_usd_per_day, 0.0, out=revenue)
+    cost = float(revenue.sum())
+    mining = ai = 0.0
+    if prep.gpu is not None:
+        gpu_rev = np.fmax(c.revenue_usd_per_day.take(prep.gpu.idx), 0.0)
+        mining = float(gpu_rev.sum(where=prep.gpu.mining))
+        ai = float(gpu_rev.sum(where=prep.gpu.ai))
+    np.fmax(prep.power_nan, 0.0, out=revenue)
     return EarningsTotals(
-        devices_priced=priced,
-        devices_unpriced=len(x) - priced,
-        devices_power_unknown=int(np.count_nonzero(x.priced & np.isnan(x.power_w))),
+        devices_priced=prep.devices_priced,
+        devices_unpriced=prep.n - prep.devices_priced,
+        devices_power_unknown=prep.devices_power_unknown,
         revenue_usd_per_day=total,
-        power_cost_usd_per_day=float(cost.sum()),
-        profit_usd_per_day=total - float(cost.sum()),
-        asic_revenue_usd_per_day=float(revenue[m.asic].sum()),
-        gpu_mining_revenue_usd_per_day=float(revenue[m.mining].sum()),
+        power_cost_usd_per_day=cost,
+        profit_usd_per_day=total - cost,
+        asic_revenue_usd_per_day=asic,
+        gpu_mining_revenue_usd_per_day=mining,
         ai_revenue_usd_per_day=ai,
         ai_share_of_revenue=ai / total if total > 0 else None,
-        power_w=float(np.nansum(np.where(x.priced, x.power_w, NAN))),
+        power_w=float(revenue.sum()),
     )
 
 
 def what_if(
     x: FleetInputs, p: MarketParams, scenario: MarketScenario, offers: JobOffers | None = None
 ) -> ScenarioResult:
-    """Fleet totals with the BTC price, difficulty and power price scaled as `scenario` says,
-    computed on the same arrays by the same formulas."""
+    """Fleet totals with the BTC price, difficulty and power price scaled as `scenario` says:
+    a full recompute of every device on the same arrays (the general path; see
+    `scaled_totals` for the one the snapshot uses)."""
     columns = compute(x, p.scaled(scenario), offers)
     return ScenarioResult(scenario=scenario, totals=totals_of(x, columns))
+
+
+def scaled_totals(t: EarningsTotals, scenario: MarketScenario) -> EarningsTotals:
+    """The fleet totals under `scenario`, from the current totals: exact, because ASIC revenue
+    is proportional to price / difficulty (fees are in BTC per block), power cost to the power
+    price, and GPU mining and AI revenue depend on neither (`what_if` gives the same figures
+    by recomputing every device; the tests hold them equal)."""
+    asic = t.asic_revenue_usd_per_day * scenario.btc_price_factor / scenario.difficulty_factor
+    total = asic + t.gpu_mining_revenue_usd_per_day + t.ai_revenue_usd_per_day
+    cost = t.power_cost_usd_per_day * scenario.power_price_factor
+    return msgspec.structs.replace(
+        t,
+        revenue_usd_per_day=total,
+        power_cost_usd_per_day=cost,
+        profit_usd_per_day=total - cost,
+        asic_revenue_usd_per_day=asic,
+        ai_share_of_revenue=t.ai_revenue_usd_per_day / total if total > 0 else None,
+    )
 
 
 def fleet_earnings(
@@ -619,13 +803,15 @@ def fleet_earnings(
     accrued: AccruedToday | None = None,
 ) -> FleetEarnings:
     """Everything presenters need: per-device columns, totals, the market's what-ifs."""
-    params = MarketParams.of(market)
-    columns = compute(x, params, offers)
+    columns = compute(x, MarketParams.of(market), offers)
+    totals = totals_of(x, columns)
     return FleetEarnings(
         device_ids=x.device_ids,
         inputs=x,
         columns=columns,
-        totals=totals_of(x, columns),
-        scenarios=tuple(what_if(x, params, s, offers) for s in market.scenarios),
+        totals=totals,
+        scenarios=tuple(
+            ScenarioResult(scenario=s, totals=scaled_totals(totals, s)) for s in market.scenarios
+        ),
         accrued=accrued,
     )

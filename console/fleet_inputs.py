@@ -14,11 +14,14 @@ snapshot's inputs never change under a presenter.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
-from typing import Literal
+from operator import is_not
+from typing import Any, Literal
 
 import msgspec
+import numpy as np
 
 from console.economics import (
     KIND_ASIC,
@@ -87,9 +90,9 @@ class FleetInputsBuilder:
         if len(devices) != len(self._statuses):
             self._reset(devices)
         statuses = self._statuses
-        for i, status in enumerate(devices):
-            if status is statuses[i]:
-                continue
+        # The identity scan runs in C (map + compress); Python only sees the changed rows.
+        for i in itertools.compress(range(len(devices)), map(is_not, devices, statuses)):
+            status = devices[i]
             if status.device_id != self._ids[i]:
                 self._reset(devices)
                 return self.build(snapshot)
@@ -99,8 +102,22 @@ class FleetInputsBuilder:
             device_ids=self._ids,
             gpu_algorithms=tuple(self._algorithms),
             gpu_models=tuple(self._models),
-            **{name: array.copy() for name, array in self._cols.items()},
+            **self._copy_columns(),
         )
+
+    def _copy_columns(self) -> dict[str, Any]:
+        """A snapshot of the columns, one block per dtype (one allocation each, not one per
+        column), so later fills never change inputs a presenter already holds."""
+        by_dtype: dict[np.dtype[Any], list[str]] = {}
+        for name, array in self._cols.items():
+            by_dtype.setdefault(array.dtype, []).append(name)
+        out: dict[str, Any] = {}
+        for dtype, names in by_dtype.items():
+            block = np.empty((len(names), len(self._ids)), dtype)
+            for row, name in zip(block, names, strict=True):
+                np.copyto(row, self._cols[name])
+                out[name] = row
+        return out
 
     def _reset(self, devices: tuple[DeviceStatus, ...]) -> None:
         self._statuses = [None] * len(devices)

@@ -252,9 +252,7 @@ def test_idle_gpu_estimates_the_better_mode_and_takes_the_best_job_that_fits() -
     assert r0.other_revenue_usd_per_day == pytest.approx(9.6)
     assert r0.other_power_cost_usd_per_day == pytest.approx(360 * 1.25 * 0.024 * 0.045)
     # idle now costs 60 W: gain = other profit − (−60 W cost)
-    assert r0.switch_gain_usd_per_day == pytest.approx(
-        9.6 - 360 * 0.00135 + 60 * 0.00135
-    )
+    assert r0.switch_gain_usd_per_day == pytest.approx(9.6 - 360 * 0.00135 + 60 * 0.00135)
     assert rows[1] is not None and rows[1].other_revenue_usd_per_day == pytest.approx(
         0.2 * 24 * 0.8
     )
@@ -320,7 +318,35 @@ def test_what_ifs_move_only_what_they_should() -> None:
     assert base.ai_share_of_revenue == pytest.approx(7.68 / (7.68 + 4.007282636))
     e = fleet_earnings(x, market())
     assert [r.scenario.name for r in e.scenarios] == ["btc-10pct", "difficulty+5pct", "power+25pct"]
-    assert e.scenarios[0].totals == btc
+    assert_totals_equal(e.scenarios[0].totals, btc)
+
+
+def assert_totals_equal(a: Any, b: Any) -> None:
+    for name in a.__struct_fields__:
+        assert getattr(a, name) == pytest.approx(getattr(b, name), rel=1e-12, abs=1e-12), name
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        MarketScenario(name="btc-10pct", btc_price_factor=0.9),
+        MarketScenario(name="difficulty+5pct", difficulty_factor=1.05),
+        MarketScenario(name="power+25pct", power_price_factor=1.25),
+        MarketScenario(
+            name="all", btc_price_factor=1.7, difficulty_factor=0.8, power_price_factor=0.5
+        ),
+    ],
+)
+def test_snapshot_what_ifs_equal_a_full_recompute_of_every_device(
+    scenario: MarketScenario,
+) -> None:
+    x = random_fleet(2_000, seed=11)
+    offers = JobOffers(np.array([0.8, 2.2]), np.array([24, 80]) * GB)
+    m = market(scenarios=(scenario,))
+    fast = fleet_earnings(x, m, offers=offers).scenarios[0]
+    full = what_if(x, MarketParams.of(m), scenario, offers)
+    assert fast.scenario == scenario
+    assert_totals_equal(fast.totals, full.totals)
 
 
 def random_fleet(n: int, seed: int) -> FleetInputs:
