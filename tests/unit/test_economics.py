@@ -36,7 +36,8 @@ GB = 1e9
 
 
 def market(**market_kw: Any) -> Any:
-    power_kw = {k: market_kw.pop(k) for k in list(market_kw) if k.startswith("power_")}
+    power_keys = {"power_price_usd_per_kwh", "overhead_asic", "overhead_gpu"}
+    power_kw = {k: market_kw.pop(k) for k in list(market_kw) if k in power_keys}
     power = PowerConfig(**{k.removeprefix("power_"): v for k, v in power_kw.items()})
     return market_at(StaticMarket.from_config(MarketConfig(**market_kw), power), REFERENCE_AS_OF)
 
@@ -409,3 +410,13 @@ def test_inputs_reject_mismatched_lengths() -> None:
     cols["power_w"] = np.zeros(3)
     with pytest.raises(ValueError, match="power_w"):
         FleetInputs(device_ids=("a", "b"), **cols)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_snapshot_totals_equal_the_column_sums(seed: int) -> None:
+    x = random_fleet(3_000, seed=seed)
+    offers = JobOffers(np.array([0.8, 2.2]), np.array([24, 80]) * GB)
+    m = market(power_price_usd_per_kwh=0.07, overhead_gpu=1.4)
+    e = fleet_earnings(x, m, offers=offers)
+    assert_totals_equal(e.totals, totals_of(x, e.columns))
+    assert e.totals.devices_priced + e.totals.devices_unpriced == 3_000
