@@ -351,11 +351,12 @@ class EarningsLedger:
             self._integrator = Integrator(self.device_ids, self.max_gap_s, self.zone, self._clock())
 
     async def open_reader(self) -> None:
-        self._writer = False
-        if not self.path.exists():
+        """Read today's figures (again, if already open); never creates the file."""
+        if self._writer or (self._db is None and not self.path.exists()):
             return
         try:
-            self._db = await self._run(lambda: LedgerDb(self.path, read_only=True))
+            if self._db is None:
+                self._db = await self._run(lambda: LedgerDb(self.path, read_only=True))
             await self.refresh()
         except (sqlite3.Error, OSError, TimeoutError) as exc:
             self._note = f"cannot read accrued earnings: {exc}"

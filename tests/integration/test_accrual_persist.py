@@ -196,3 +196,22 @@ async def test_kill_9_loses_nothing_that_was_committed(tmp_path: Path) -> None:
     await restored.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+async def test_a_reader_reopened_follows_the_writer(tmp_path: Path) -> None:
+    path = tmp_path / "earnings.sqlite"
+    clock = Clock(NOON)
+    writer = ledger(path, clock)
+    await writer.open_writer()
+    await writer.step(arr(NOON, NOON), arr(86.4, 86.4), arr(0, 0))
+    reader = ledger(path, clock)
+    await reader.open_reader()
+    first_db = reader._db
+    clock.t = NOON + 10
+    await writer.step(arr(clock.t, clock.t), arr(86.4, 86.4), arr(0, 0))
+    await reader.open_reader()  # a second one-shot snapshot in the same process
+    assert reader._db is first_db  # the same connection, not a new one per call
+    view = reader.view()
+    assert view is not None and view.revenue_usd.tolist() == pytest.approx([0.01, 0.01])
+    await reader.close()
+    await writer.close()
