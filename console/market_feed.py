@@ -25,7 +25,6 @@ environment). Tests point the base URLs at a local server; nothing here has a fi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -391,8 +390,3 @@ class LiveMarketFeed:
             raise FeedError(f"HTTP {response.status_code}")
         return body
 
-
-async def close_quietly(feed: LiveMarketFeed | None) -> None:
-    if feed is not None:
-        with contextlib.suppress(Exception):
-            await feed.aclose()
