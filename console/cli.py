@@ -185,6 +185,9 @@ def cmd_tui(config_path: Path | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from console.alloc import keep_freed_buffers
+
+    keep_freed_buffers()  # large numpy buffers are reused, not re-mapped per snapshot
     args = build_parser().parse_args(argv)
     if args.command == "snapshot":
         return cmd_snapshot(args.config, args.json)

@@ -32,9 +32,11 @@ import math
 import os
 import re
 import tomllib
+import urllib.parse
+import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, TypeVar, Union, get_args, get_origin
 
@@ -44,15 +46,21 @@ from msgspec import Meta
 
 __all__ = [
     "PERSONAS",
+    "WEEKDAYS",
     "AsicConfig",
     "AsicSimulate",
     "ConfigError",
     "HostConfig",
+    "MarketConfig",
+    "MarketLiveConfig",
+    "MarketScenario",
     "PollTiming",
     "PollerConfig",
+    "PowerConfig",
     "Problem",
     "SiteConfig",
     "SiteSection",
+    "TouWindow",
     "bundled_demo_path",
     "check_config",
     "format_problem",
@@ -142,6 +150,99 @@ Persona = Literal["antminer_stock", "whatsminer", "braiins", "luxos", "avalon", 
 PERSONAS: Final[tuple[str, ...]] = get_args(Persona)
 """Simulated firmware personalities, named like `drivers.cgminer.reading.Firmware` values."""
 
+# Market and power figures. Upper bounds catch unit mistakes (a price in cents, a fee in percent).
+UsdPerBtc = Annotated[
+    float,
+    Meta(
+        gt=0,
+        le=100_000_000,
+        examples=[91_580.0],
+        extra={"expected": "a price in USD per BTC, > 0"},
+    ),
+]
+Difficulty = Annotated[
+    float,
+    Meta(
+        ge=1,
+        examples=[146.47e12],
+        extra={"expected": "a network difficulty >= 1 (e.g. 146.47e12)"},
+    ),
+]
+BtcPerBlock = Annotated[
+    float,
+    Meta(ge=0, le=50, examples=[3.125], extra={"expected": "an amount in BTC per block, 0..50"}),
+]
+Fraction = Annotated[
+    float,
+    Meta(
+        ge=0,
+        lt=1,
+        examples=[0.025],
+        extra={"expected": "a fraction >= 0 and < 1 (2.5 % is 0.025)"},
+    ),
+]
+Utilization = Annotated[
+    float,
+    Meta(ge=0, le=1, examples=[0.6], extra={"expected": "a fraction 0..1 (60 % is 0.6)"}),
+]
+UsdPerKwh = Annotated[
+    float,
+    Meta(
+        ge=0,
+        le=10,
+        examples=[0.045],
+        extra={"expected": "a price in USD per kWh, 0..10 (4.5 ¢/kWh is 0.045)"},
+    ),
+]
+Overhead = Annotated[
+    float,
+    Meta(
+        ge=1,
+        le=3,
+        examples=[1.05],
+        extra={"expected": "a factor 1..3 of IT load (1.05 = 5 % on top for cooling and aux)"},
+    ),
+]
+UsdRate = Annotated[
+    float,
+    Meta(ge=0, le=1_000, extra={"expected": "a rate in USD, 0..1000"}),
+]
+RateName = Annotated[
+    str,
+    Meta(
+        pattern=r"^[A-Za-z0-9_. -]+$",
+        min_length=1,
+        max_length=64,
+        extra={"expected": "a name of letters, digits, '_', '.', '-' and spaces"},
+    ),
+]
+Factor = Annotated[
+    float,
+    Meta(gt=0, le=100, examples=[0.9], extra={"expected": "a factor > 0 (0.9 = 10 % lower)"}),
+]
+ClockTime = Annotated[
+    str,
+    Meta(
+        pattern=r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$",
+        examples=["14:00"],
+        extra={"expected": 'a local time "HH:MM" (00:00..24:00)'},
+    ),
+]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: Final[tuple[str, ...]] = get_args(Weekday)
+"""`[[power.tou]].days` values, Monday first (the order of `datetime.weekday()`)."""
+Month = Annotated[int, Meta(ge=1, le=12, extra={"expected": "a month number 1..12"})]
+PoolScheme = Literal["FPPS", "PPS+", "PPS", "PPLNS"]
+HttpUrl = Annotated[
+    str,
+    Meta(
+        min_length=8,
+        max_length=300,
+        examples=["https://mempool.space/api"],
+        extra={"expected": "an http(s) URL"},
+    ),
+]
+
 
 # ---------------------------------------------------------------------------------------------
 # The schema: one Struct per table.
@@ -158,6 +259,16 @@ class SiteSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     `~` is expanded and a relative path is taken from the config file's folder. Default:
     `$XDG_STATE_HOME/hashpivot`, else `~/.local/state/hashpivot`. After `load_config` this is
     always set, to an absolute path."""
+
+    timezone: str | None = None
+    """IANA timezone of the site, e.g. "America/Chicago": where "today" starts for accrued
+    earnings and what the `[[power.tou]]` times mean. Default: this machine's local time."""
+
+    @property
+    def zone(self) -> tzinfo | None:
+        """`timezone` as a tzinfo; None means this machine's local time. A config that loaded
+        has a valid name (checked by `check_config`)."""
+        return zoneinfo.ZoneInfo(self.timezone) if self.timezone else None
 
     @property
     def state_path(self) -> Path:
@@ -281,6 +392,178 @@ class AsicConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     """Simulate this miner in-process (demo/test sites only; host must be 127.x.y.z)."""
 
 
+class MarketLiveConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """`[market.live]`: optional live market feed (mempool.space, CoinGecko). Off by default.
+
+    When on, BTC price, network difficulty, average fees per block and the tip height (hence
+    the block subsidy) come from the feed; each value falls back to its last good value, then,
+    after `last_good_max_age_s`, to the static `[market]` figure."""
+
+    enabled: bool = False
+    """Fetch live market data. Default false: every figure comes from `[market]` (or the
+    reference defaults) and is shown with its date."""
+
+    mempool_url: HttpUrl = "https://mempool.space/api"
+    """Base URL of a mempool.space-compatible REST API (difficulty, fees, tip height, price).
+    A self-hosted mempool instance works too."""
+
+    coingecko_url: HttpUrl = "https://api.coingecko.com/api/v3"
+    """Base URL of the CoinGecko API, the price fallback when mempool's price fails. For the
+    Pro plan: https://pro-api.coingecko.com/api/v3."""
+
+    coingecko_api_key_env: EnvVarName | None = None
+    """Environment variable holding a CoinGecko demo API key (sent as `x-cg-demo-api-key`).
+    Optional: the public endpoint works without one at low rates."""
+
+    price_interval_s: Annotated[float, Meta(ge=30, le=86_400)] = 60.0
+    """Seconds between BTC price fetches (>= 30; CoinGecko's demo tier allows ~30 calls/min)."""
+
+    chain_interval_s: Annotated[float, Meta(ge=60, le=86_400)] = 600.0
+    """Seconds between fetches of difficulty, fees and tip height (>= 60; they change per
+    block, about every 10 minutes)."""
+
+    timeout_s: TimeoutSeconds = 10.0
+    """Deadline of one HTTP request (connect + response), in seconds."""
+
+    backoff_max_s: Annotated[float, Meta(ge=1, le=86_400)] = 1800.0
+    """Cap of the exponential back-off after failures, in seconds. An HTTP 429 with
+    `Retry-After` waits as long as the server asks."""
+
+    last_good_max_age_s: Annotated[float, Meta(ge=60, le=30 * 86_400)] = 86_400.0
+    """How long a last good live value is used after fetches start failing (shown as
+    "last good …" with its age); after that the static `[market]` figure is used."""
+
+
+class MarketScenario(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One `[[market.scenarios]]` entry: a what-if on the same fleet (fleet totals only)."""
+
+    name: DeviceName
+    """Short name shown in the console, e.g. "btc-10pct"."""
+
+    btc_price_factor: Factor = 1.0
+    """Multiply the BTC price by this (0.9 = 10 % lower)."""
+
+    difficulty_factor: Factor = 1.0
+    """Multiply the network difficulty by this (1.05 = 5 % higher)."""
+
+    power_price_factor: Factor = 1.0
+    """Multiply the power price by this (1.25 = 25 % dearer)."""
+
+
+class MarketConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """`[market]`: static market figures, used when the live feed is off or has failed.
+
+    Every key is optional. A key left out takes the reference default of 2026-01-12
+    (shared/reference/economics.md) and is shown as "default 2026-01-12" with that age, so a
+    stale figure never passes for a live one. A key given here is shown as "config"."""
+
+    as_of: date | None = None
+    """The date the figures in this table were taken (a TOML date: 2026-01-12). Shown as their
+    age. Without it the age of a "config" figure is unknown and shows as "—"."""
+
+    btc_price_usd: UsdPerBtc | None = None
+    """BTC price in USD. Default 91580 (2026-01-12)."""
+
+    network_difficulty: Difficulty | None = None
+    """Bitcoin network difficulty. Default 146.47e12 (retarget of 2026-01-08)."""
+
+    block_subsidy_btc: BtcPerBlock | None = None
+    """Block subsidy in BTC. Default 3.125 (since block 840,000). With the live feed on it is
+    computed from the tip height instead."""
+
+    fees_per_block_btc: BtcPerBlock | None = None
+    """Average transaction fees per block, in BTC. Default 0.017 (week to 2026-01-12)."""
+
+    pool_fee: Fraction | None = None
+    """Bitcoin pool fee as a fraction of revenue. Default 0.025 (2.5 %)."""
+
+    pool_scheme: PoolScheme | None = None
+    """Payout scheme: FPPS, PPS+, PPS or PPLNS. Default FPPS. PPS pays the subsidy only (no
+    fees); PPS+, FPPS and PPLNS are priced at the expected subsidy + fees (PPLNS varies
+    around it)."""
+
+    gpu_pool_fee: Fraction | None = None
+    """Pool fee for GPU mining, as a fraction. Default: `pool_fee`."""
+
+    gpu_mining_usd_per_mhs_day: dict[RateName, UsdRate] = {}
+    """Gross GPU mining revenue per algorithm in USD per MH/s per day, e.g.
+    `{ kawpow = 0.012 }`. Merged over the defaults (kawpow 0.012, etchash 0.018,
+    autolykos2 0.008, firopow 0.025: Jan 2026 hand estimates, low confidence)."""
+
+    ai_rate_usd_per_gpu_hour: dict[RateName, UsdRate] = {}
+    """AI rental rate per GPU model in USD per GPU-hour (what the renter pays), e.g.
+    `{ H100 = 2.0, RTX4090 = 0.35 }`. A GPU matches the key whose words all appear in its
+    name ("A100 80GB" matches "NVIDIA A100-SXM4-80GB"); the longest match wins. Merged over
+    the defaults (H100 2.00, H200 2.60, A100 80GB 1.00, L40S 0.75, RTX4090 0.35,
+    RTX3090 0.20)."""
+
+    ai_platform_fee: Fraction | None = None
+    """The marketplace's cut of AI rental revenue, as a fraction. Default 0.20 (assumption:
+    the exact figure is not published)."""
+
+    ai_expected_utilization: Utilization | None = None
+    """Fraction of hours a GPU offered for rent is billed, used when no queued job fits.
+    Default 0.60 (marketplace assumption; 0.95 is typical under contract)."""
+
+    ai_load_factor: Utilization | None = None
+    """GPU power under an AI job as a fraction of its default power limit, for estimates.
+    Default 0.8."""
+
+    ai_idle_power_fraction: Utilization | None = None
+    """GPU power while idle as a fraction of its default power limit, for estimates.
+    Default 0.15."""
+
+    live: MarketLiveConfig = msgspec.field(default_factory=MarketLiveConfig)
+    """`[market.live]`: the optional live feed."""
+
+    scenarios: tuple[MarketScenario, ...] = ()
+    """`[[market.scenarios]]`: what-ifs computed on every snapshot. Default: BTC −10 %,
+    difficulty +5 %, power +25 %."""
+
+
+class TouWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One `[[power.tou]]` entry: a time-of-use price window in the site's timezone."""
+
+    name: DeviceName
+    """Short name shown with the price, e.g. "summer-peak"."""
+
+    start: ClockTime
+    """Local start time "HH:MM" (inclusive)."""
+
+    end: ClockTime
+    """Local end time "HH:MM" (exclusive); "24:00" for midnight. An end before the start wraps
+    past midnight ("22:00" to "06:00")."""
+
+    price_usd_per_kwh: UsdPerKwh
+    """Power price inside this window, in USD per kWh."""
+
+    days: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    """Days the window applies on (of its start time): mon tue wed thu fri sat sun. Default
+    every day."""
+
+    months: tuple[Month, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
+    """Months the window applies in, 1..12. Default every month."""
+
+
+class PowerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """`[power]`: what a kWh costs and how much the site adds to each device's own draw."""
+
+    price_usd_per_kwh: UsdPerKwh | None = None
+    """All-in power price in USD per kWh outside any time-of-use window. Default 0.045."""
+
+    overhead_asic: Overhead | None = None
+    """Site power per watt an ASIC draws (PUE-like: cooling, aux). Default 1.05 (assumption for
+    air-cooled halls)."""
+
+    overhead_gpu: Overhead | None = None
+    """Site power per watt a GPU draws (host CPU/RAM/NIC, cooling). Default 1.25
+    (assumption)."""
+
+    tou: tuple[TouWindow, ...] = ()
+    """`[[power.tou]]`: time-of-use windows; the first window (in file order) that contains
+    the current local time sets the price."""
+
+
 class SiteConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """A whole config file."""
 
@@ -295,6 +578,12 @@ class SiteConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
 
     asics: tuple[AsicConfig, ...] = ()
     """`[[asics]]`: one entry per miner."""
+
+    market: MarketConfig = msgspec.field(default_factory=MarketConfig)
+    """`[market]`: static market figures and the optional live feed."""
+
+    power: PowerConfig = msgspec.field(default_factory=PowerConfig)
+    """`[power]`: power price, time-of-use windows and site overhead."""
 
     def asic_timing(self, asic: AsicConfig) -> PollTiming:
         """Effective timings of `asic`: its own values, else the `[poller]` defaults."""
@@ -665,6 +954,27 @@ def _decode_scalar(value: Any, typ: Any, default: Any, path: _Path, ctx: _Contex
                         f"expected {_describe(mi.type_info(item_typ))}, got {_found(item)}",
                     )
             return _INVALID
+        # A table of name = value with bad entries: report each bad entry on its own.
+        if isinstance(info, mi.DictType) and isinstance(value, dict):
+            key_typ, value_typ = _dict_types(typ)
+            for name, item in value.items():
+                try:
+                    msgspec.convert(name, key_typ)
+                except msgspec.ValidationError:
+                    ctx.add(
+                        (*path, name),
+                        f"bad name {name!r}: expected {_describe(mi.type_info(key_typ))}",
+                        "rename it",
+                    )
+                    continue
+                try:
+                    msgspec.convert(item, value_typ)
+                except msgspec.ValidationError:
+                    ctx.add(
+                        (*path, name),
+                        f"expected {_describe(mi.type_info(value_typ))}, got {_found(item)}",
+                    )
+            return _INVALID
         key = str(path[-1])
         ctx.add(
             path,
@@ -839,12 +1149,108 @@ def _poller_rules(
     return True
 
 
+def _site_rules(
+    raw: Mapping[str, Any], values: Mapping[str, Any], path: _Path, ctx: _Context
+) -> bool:
+    name = values.get("timezone")
+    if not isinstance(name, str):
+        return True
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        close = difflib.get_close_matches(name, sorted(_timezones()), n=1, cutoff=0.6)
+        ctx.add(
+            (*path, "timezone"),
+            f'unknown timezone {name!r}; expected an IANA name such as "America/Chicago"',
+            f"write timezone = {_toml_value(close[0])}"
+            if close
+            else 'write an IANA name ("Europe/Oslo", "UTC"), or leave it out for local time',
+        )
+        return False
+    return True
+
+
+@functools.cache
+def _timezones() -> frozenset[str]:
+    try:
+        return frozenset(zoneinfo.available_timezones())
+    except OSError:
+        return frozenset()
+
+
+def _live_rules(
+    raw: Mapping[str, Any], values: Mapping[str, Any], path: _Path, ctx: _Context
+) -> bool:
+    ok = True
+    for key in ("mempool_url", "coingecko_url"):
+        url = values.get(key)
+        if not isinstance(url, str):
+            continue
+        problem = _url_problem(key, url)
+        if problem is not None:
+            ctx.add((*path, key), *problem)
+            ok = False
+    return ok
+
+
+def _url_problem(key: str, url: str) -> tuple[str, str] | None:
+    """(message, hint) for a feed base URL that is not usable: not http(s), no host, or plain
+    http to a host that is not loopback (market requests must not cross a network in clear)."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return (
+            f"expected an http(s) URL with a host, got {url!r}",
+            f'write {key} = "https://…", the API\'s base URL',
+        )
+    if parsed.query or parsed.fragment:
+        return (
+            f"expected a base URL without '?' or '#', got {url!r}",
+            "remove the query/fragment; API keys go in an environment variable",
+        )
+    if parsed.scheme == "http":
+        try:
+            loopback = ipaddress.ip_address(parsed.hostname).is_loopback
+        except ValueError:
+            loopback = parsed.hostname == "localhost"
+        if not loopback:
+            return (
+                f"plain http to {parsed.hostname!r}; expected https (http only for a loopback "
+                "test server)",
+                f"write {key} = {_toml_value('https://' + url.split('://', 1)[1])}",
+            )
+    return None
+
+
+def _tou_rules(
+    raw: Mapping[str, Any], values: Mapping[str, Any], path: _Path, ctx: _Context
+) -> bool:
+    start, end = values.get("start"), values.get("end")
+    if isinstance(start, str) and start == end:
+        ctx.add(
+            (*path, "end"),
+            f"end ({end}) equals start: the window would be empty",
+            "give a different end time; for a whole day leave [[power.tou]] out or use "
+            'start = "00:00", end = "24:00"',
+        )
+        return False
+    if isinstance(start, str) and start == "24:00":
+        ctx.add((*path, "start"), "start may not be 24:00", 'write start = "00:00"')
+        return False
+    return True
+
+
 _TABLE_RULES: Final[
     dict[
         type[msgspec.Struct],
         Callable[[Mapping[str, Any], Mapping[str, Any], _Path, _Context], bool],
     ]
-] = {AsicConfig: _asic_rules, PollerConfig: _poller_rules}
+] = {
+    AsicConfig: _asic_rules,
+    PollerConfig: _poller_rules,
+    SiteSection: _site_rules,
+    MarketLiveConfig: _live_rules,
+    TouWindow: _tou_rules,
+}
 
 
 def _check_site_rules(ctx: _Context) -> None:
@@ -984,6 +1390,11 @@ def _array_item(typ: Any) -> Any:
     return args[0] if args else Any
 
 
+def _dict_types(typ: Any) -> tuple[Any, Any]:
+    args = get_args(_without_none(typ))
+    return (args[0], args[1]) if len(args) == 2 else (Any, Any)
+
+
 def _array_of_structs(typ: Any) -> type[msgspec.Struct] | None:
     typ = _without_none(typ)
     if get_origin(typ) in (tuple, list):
@@ -1034,6 +1445,8 @@ def _describe(info: mi.Type) -> str:
         return f"an array of: {_describe(info.item_type)}"
     if isinstance(info, mi.StructType):
         return "a table"
+    if isinstance(info, mi.DictType):
+        return f"a table of name = {_describe(info.value_type)}"
     if isinstance(info, mi.UnionType):
         return " or ".join(_describe(t) for t in info.types)
     return "a valid value"
@@ -1199,6 +1612,12 @@ class _SourceMap:
             is_array = i + 1 < len(path) and isinstance(path[i + 1], int)
             nth = int(path[i + 1]) if is_array else 0
             found = self._find(wanted, nth, lo, hi, is_array)
+            if found is None and not is_array and self._has_subtable(wanted, lo, hi):
+                # A table that only exists through its sub-tables ([market.live] without a
+                # [market] header): descend by name.
+                names = wanted
+                i += 1
+                continue
             if found is None:
                 # Not a table header: a key of the current table (or an inline table).
                 return self._key_line(part, header)
@@ -1216,6 +1635,11 @@ class _SourceMap:
             )
             i += 2 if is_array else 1
         return self.headers[header][0] + 1 if header is not None else None
+
+    def _has_subtable(self, name: tuple[str, ...], lo: int, hi: int) -> bool:
+        return any(
+            len(h[1]) > len(name) and h[1][: len(name)] == name for h in self.headers[lo:hi]
+        )
 
     def _key_line(self, key: str, header: int | None) -> int | None:
         start = self.headers[header][0] + 1 if header is not None else 0

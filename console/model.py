@@ -17,6 +17,8 @@ from enum import StrEnum
 
 import msgspec
 
+from console.economics import FleetEarnings
+from console.market import MarketSnapshot
 from drivers.cgminer.reading import AsicReading, MinerState
 from drivers.host import HostReading
 
@@ -144,6 +146,11 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     devices: tuple[DeviceStatus, ...]
     totals: SiteTotals
     host: HostReading | None = None
+    # Filled by the site's pricing (console.pricing) after the store builds the snapshot:
+    # the market at `taken_at` (every figure with source and age) and the fleet's earnings
+    # (columns in `devices` order; `earnings.row(i)` / `earnings.by_id(id)` for one device).
+    market: MarketSnapshot | None = None
+    earnings: FleetEarnings | None = None
 
 
 def site_totals(devices: tuple[DeviceStatus, ...]) -> SiteTotals:
@@ -195,3 +202,24 @@ def fmt_num(value: float | int | None, spec: str = ".0f", unit: str = "") -> str
         return MISSING
     text = format(value, spec)
     return f"{text} {unit}" if unit else text
+
+
+def fmt_usd(value: float | None, spec: str = ",.2f") -> str:
+    """`$1,234.56`, `-$0.82`; `—` when unknown."""
+    if value is None or not math.isfinite(value):
+        return MISSING
+    text = format(abs(value), spec)
+    return f"-${text}" if value < 0 else f"${text}"
+
+
+def fmt_age(age_s: float | None) -> str:
+    """How old a figure is: `12 s`, `5 min`, `3.2 h`, `318 d`; `age unknown` when None."""
+    if age_s is None or not math.isfinite(age_s):
+        return "age unknown"
+    if age_s < 90:
+        return f"{age_s:.0f} s"
+    if age_s < 90 * 60:
+        return f"{age_s / 60:.0f} min"
+    if age_s < 48 * 3600:
+        return f"{age_s / 3600:.1f} h"
+    return f"{age_s / 86400:.0f} d"

@@ -21,6 +21,7 @@ from console.audit import AuditLog
 from console.config import AsicConfig, SiteConfig
 from console.model import DeviceKind, ErrorKind, Snapshot
 from console.poller import Poller
+from console.pricing import SitePricing
 from console.store import DeviceInfo, Store
 from drivers.cgminer.errors import (
     AccessDenied,
@@ -120,6 +121,12 @@ class Site:
                 )
             )
         self.store = Store(config.site.name, infos)
+        self.pricing = SitePricing(
+            config,
+            [info.device_id for info in infos],
+            # Accrual credits at most one stale threshold across a gap in readings.
+            [info.stale_after_s for info in infos],
+        )
         self.poller = Poller(
             self.sources,
             self.store,
@@ -178,6 +185,7 @@ class Site:
     ) -> None:
         if self._fleet is not None:
             await self._fleet.stop()
+        await self.pricing.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
         self.audit.close()
 
@@ -194,13 +202,19 @@ class Site:
             await asyncio.sleep(self.config.host.interval_s)
 
     async def run(self) -> None:
-        """Poll every device and the host until cancelled."""
+        """Poll every device and the host, follow the market and accrue earnings, until
+        cancelled."""
         async with asyncio.TaskGroup() as group:
             group.create_task(self.poller.run())
             group.create_task(self._host_loop())
+            group.create_task(self.pricing.run_feed())
+            group.create_task(self.pricing.run_accrual(self.store.snapshot))
 
     async def poll_all_once(self) -> None:
-        await asyncio.gather(self.poller.poll_all_once(), self.sample_host())
+        await asyncio.gather(
+            self.poller.poll_all_once(), self.sample_host(), self.pricing.prepare_once()
+        )
 
     def snapshot(self) -> Snapshot:
-        return self.store.snapshot()
+        """The site now, priced: market figures and per-device earnings included."""
+        return self.pricing.price(self.store.snapshot())

@@ -712,3 +712,138 @@ def test_unknown_array_of_tables_has_its_line(tmp_path: Path) -> None:
     assert problem.key_path == "gpus"
     assert problem.message == "unknown table [[gpus]]"
     assert problem.line == 4
+
+
+# ---- [market], [market.live], [power] ---------------------------------------------------------
+
+
+def test_market_and_power_tables_decode(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            MINIMAL
+            + """
+            timezone = "America/Chicago"
+            [market]
+            as_of = 2026-01-12
+            btc_price_usd = 91580
+            network_difficulty = 146.47e12
+            pool_scheme = "PPS+"
+            ai_rate_usd_per_gpu_hour = { H100 = 2.1, "A100 80GB" = 1 }
+            [market.gpu_mining_usd_per_mhs_day]
+            kawpow = 0.013
+            [market.live]
+            enabled = true
+            mempool_url = "http://127.0.0.1:8999/api"
+            coingecko_api_key_env = "CG_KEY"
+            [[market.scenarios]]
+            name = "crash"
+            btc_price_factor = 0.5
+            [power]
+            price_usd_per_kwh = 0.05
+            [[power.tou]]
+            name = "night"
+            start = "22:00"
+            end = "06:00"
+            price_usd_per_kwh = 0.03
+            months = [1, 2]
+            """,
+        )
+    )
+    assert config.site.timezone == "America/Chicago"
+    assert config.site.zone is not None and str(config.site.zone) == "America/Chicago"
+    m = config.market
+    assert m.as_of is not None and m.as_of.isoformat() == "2026-01-12"
+    assert m.btc_price_usd == 91580.0 and isinstance(m.btc_price_usd, float)
+    assert m.pool_fee is None  # left out: the dated default applies (console.market)
+    assert m.ai_rate_usd_per_gpu_hour == {"H100": 2.1, "A100 80GB": 1.0}
+    assert m.gpu_mining_usd_per_mhs_day == {"kawpow": 0.013}
+    assert m.live.enabled and m.live.price_interval_s == 60.0
+    assert m.scenarios[0].name == "crash" and m.scenarios[0].difficulty_factor == 1.0
+    window = config.power.tou[0]
+    assert window.days == ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    assert window.months == (1, 2)
+
+
+def test_market_defaults_leave_the_live_feed_off(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+    assert config.market.live.enabled is False
+    assert config.site.zone is None
+
+
+@pytest.mark.parametrize(
+    ("snippet", "key_path", "expected", "hint"),
+    [
+        ('timezone = "Europe/Olso"', "site.timezone", "unknown timezone", "Europe/Oslo"),
+        ("[market]\npool_fee = 2.5", "market.pool_fee", "fraction", "0.025"),
+        ('[market]\npool_scheme = "FPS"', "market.pool_scheme", "FPPS", "FPPS"),
+        (
+            '[market]\nai_rate_usd_per_gpu_hour = { H100 = "two" }',
+            "market.ai_rate_usd_per_gpu_hour.H100",
+            "rate in USD",
+            "",
+        ),
+        (
+            '[market.live]\nmempool_url = "http://mempool.space/api"',
+            "market.live.mempool_url",
+            "plain http",
+            'mempool_url = "https://mempool.space/api"',
+        ),
+        (
+            '[market.live]\ncoingecko_url = "ftp://x.example"',
+            "market.live.coingecko_url",
+            "http(s) URL",
+            "",
+        ),
+        ("[market.live]\nprice_interval_s = 5", "market.live.price_interval_s", "30..86400", "60"),
+        ("[power]\nprice_usd_per_kwh = 45", "power.price_usd_per_kwh", "USD per kWh", "0.045"),
+        ("[power]\noverhead_gpu = 0.8", "power.overhead_gpu", "factor 1..3", ""),
+        (
+            '[[power.tou]]\nname = "x"\nstart = "14:00"\nend = "14:00"\nprice_usd_per_kwh = 0.1',
+            "power.tou[0].end",
+            "empty",
+            "",
+        ),
+        (
+            '[[power.tou]]\nname = "x"\nstart = "2pm"\nend = "19:00"\nprice_usd_per_kwh = 0.1',
+            "power.tou[0].start",
+            "HH:MM",
+            "",
+        ),
+        (
+            '[[power.tou]]\nname = "x"\nstart = "14:00"\nend = "19:00"\nprice_usd_per_kwh = 0.1\n'
+            'days = ["mon", "fr"]',
+            "power.tou[0].days[1]",
+            "fri",
+            "",
+        ),
+    ],
+)
+def test_market_and_power_problems(
+    tmp_path: Path, snippet: str, key_path: str, expected: str, hint: str
+) -> None:
+    problem = only(problems_of(tmp_path, MINIMAL + snippet + "\n"))
+    assert problem.key_path == key_path, format_problem(problem)
+    assert expected in problem.message, format_problem(problem)
+    assert hint in problem.hint, format_problem(problem)
+    assert problem.line is not None
+
+
+def test_site_example_commented_market_and_power_examples_are_valid(tmp_path: Path) -> None:
+    """Uncommenting the example keys of [market], [market.live] and [power] gives a file
+    that still loads: the documentation cannot drift from the schema."""
+    text = (REPO / "config" / "site.example.toml").read_text()
+    start, end = text.index("[market]\n"), text.index("# ---- [[asics]]")
+    lines = []
+    for line in text[start:end].splitlines():
+        stripped = line.removeprefix("# ")
+        is_example = stripped != line and (
+            stripped.startswith(("[", "name", "start", "end", "days", "months"))
+            or (" = " in stripped and stripped.split(" = ")[0].isidentifier())
+        )
+        lines.append(stripped if is_example else line)
+    config = load_config(write(tmp_path, MINIMAL + "\n".join(lines)))
+    assert config.market.gpu_pool_fee == 0.01
+    assert config.market.live.coingecko_api_key_env == "COINGECKO_DEMO_KEY"
+    assert [w.name for w in config.power.tou] == ["summer-peak", "night"]
+    assert config.market.scenarios[0].name == "btc-20pct"
