@@ -42,6 +42,9 @@ class GpuStatic(msgspec.Struct, frozen=True, kw_only=True):
     driver_version: str | None = None
     nvml_version: str | None = None
     cuda_driver_version: int | None = None
+    identified: bool = True
+    """False for a GPU that was lost before NVML could identify it: `uuid` is then a
+    placeholder ("unidentified-nvml-index-N"), not a UUID, and the other fields are empty."""
 
 
 class GpuProcess(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,8 +72,9 @@ class GpuSample(msgspec.Struct, frozen=True, kw_only=True):
     temp_memory_c: float | None = None
     util_gpu_pct: float | None = None
     util_memory_pct: float | None = None
-    memory_used_bytes: int | None = None
+    memory_used_bytes: int | None = None  # by contexts (v2); v1 fallback includes the reserve
     memory_total_bytes: int | None = None
+    memory_reserved_bytes: int | None = None  # driver/firmware reserve (v2); None on v1
     clock_sm_mhz: float | None = None
     clock_memory_mhz: float | None = None
     fan_pct: float | None = None
@@ -83,6 +87,7 @@ class GpuSample(msgspec.Struct, frozen=True, kw_only=True):
     processes: tuple[GpuProcess, ...] = ()
     xids: tuple[XidEvent, ...] = ()  # XID events seen since the previous sample
     unsupported: tuple[str, ...] = ()  # field names this GPU does not report
+    field_errors: tuple[tuple[str, str], ...] = ()  # (field, NVML error) for transient failures
 
 
 class GpuReading(msgspec.Struct, frozen=True, kw_only=True):
@@ -92,6 +97,7 @@ class GpuReading(msgspec.Struct, frozen=True, kw_only=True):
     health: GpuHealth
     sample: GpuSample | None = None  # None when no sample could be taken (lost, hung)
     error: str | None = None  # why health is not OK, in words an operator can act on
+    last_xid: XidEvent | None = None  # the most recent XID seen on this GPU, kept across ticks
 
 
 class NvmlState(msgspec.Struct, frozen=True, kw_only=True):
