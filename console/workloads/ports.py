@@ -1,0 +1,50 @@
+"""What the workloads need from the hardware side, as small Protocols the site plugs drivers into.
+
+The switch state machine and the supervisor never import a driver: the site passes objects
+that satisfy these (the NVML driver over the real library or the simulator's `nvmlLib`, the GPU
+miner API readers), and tests pass real stand-ins. Keeping them this small is deliberate:
+one NVML read of every GPU, one miner hashrate read, one optional hardware preparation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from console.workloads.intent import GpuMode
+from drivers.gpu_reading import NvmlState
+
+
+class GpuProbe(Protocol):
+    """A fresh NVML reading of every GPU, in one hop on the NVML executor.
+
+    `NvmlState.available` False means NVML cannot be used at all (no library, no driver). A
+    GPU missing from `gpus`, or with `health` LOST, is lost. The switch needs the processes
+    (`GpuSample.processes`, host PIDs) and `memory_used_bytes`, so a probe must include them
+    on every call (not only on the slow tier of the poller)."""
+
+    async def sample(self) -> NvmlState: ...
+
+
+class MinerProbe(Protocol):
+    """The total hashrate a GPU miner's API reports, in H/s.
+
+    `dialect` is `GpuConfig.miner_api_dialect` ("trex" for T-Rex's `/summary`, "lolminer").
+    Returns None when the API answers but reports no hashrate; raises (OSError, TimeoutError,
+    ValueError ...) when it does not answer or answers garbage. Never blocks the loop."""
+
+    async def hashrate_hs(self, port: int, dialect: str) -> float | None: ...
+
+
+class GpuTuner(Protocol):
+    """Privileged preparation of a GPU for a mode (reset locked clocks, set the power limit
+    clamped to the GPU's constraints). Only called for `[[gpus]]` entries with
+    `privileged = true`. Returns a short description of what it did; raises on failure."""
+
+    async def prepare(self, uuid: str, mode: GpuMode, power_limit_w: float | None) -> str: ...
+
+
+GainEstimator = Callable[[str, GpuMode, GpuMode], float | None]
+"""(uuid, from mode, to mode) → the expected fractional gain of switching (0.2 = +20 %), or None
+when unknown. Supplied by economics; a switch below `[workloads].min_gain_fraction` is refused
+unless forced."""
