@@ -33,7 +33,6 @@ class Step(StrEnum):
     STATE = "state"  # the GPU's state machine moved (detail: from, to)
     # Supervisor, outside any switch:
     MINER_EXITED = "miner_exited"
-    MINER_RESTARTED = "miner_restarted"
     JOB_ENDED = "job_ended"
     REATTACHED = "reattached"
     RECOVERED = "recovered"

@@ -117,20 +117,23 @@ class Workloads:
                 if slot is not None:
                     slot.memory_total_bytes = reading.static.memory_total_bytes
         intents = await self.intents.all()
+        waiting = await self.queue.list_jobs(WAITING)
         pending = [
             self._perform_resume(slot.uuid, intents[slot.uuid])
             for slot in self.supervisor.slots.values()
-            if self._needs_resume(intents[slot.uuid])
+            if self._needs_resume(intents[slot.uuid], waiting)
         ]
         return list(await asyncio.gather(*pending))
 
-    def _needs_resume(self, intent: GpuIntent) -> bool:
+    def _needs_resume(self, intent: GpuIntent, waiting: list[Job]) -> bool:
         slot = self.supervisor.slots[intent.uuid]
         if intent.state in HOLDING:
             return False  # an operator decides (retry / abort)
+        if intent.mode is GpuMode.AI and intent.state is GpuState.IDLE:
+            # Waiting for work: start one if a queued job fits.
+            return choose(waiting, slot.memory_total_bytes) is not None
         if intent.state is not STEADY_STATE_OF[intent.mode]:
-            # Mid-switch when the console died, or AI mode waiting for a job (IDLE).
-            return not (intent.mode is GpuMode.AI and intent.state is GpuState.IDLE)
+            return True  # mid-switch when the console died
         if intent.mode is GpuMode.MINING:
             return slot.miner is None
         if intent.mode is GpuMode.AI:
@@ -168,6 +171,15 @@ class Workloads:
                 actor=POLICY_ACTOR,
                 origin=Origin.POLICY,
                 reason="cancel requested while it ran (e.g. from the CLI)",
+            )
+        elif why == "miner_down":
+            request = ActionRequest(
+                action=ActionName.GPU_SWITCH.value,
+                target=slot.name,
+                params={"op": "resume"},
+                actor=POLICY_ACTOR,
+                origin=Origin.POLICY,
+                reason="its miner exited; restarting it",
             )
         else:
             waiting = await self.queue.list_jobs(WAITING)

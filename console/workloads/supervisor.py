@@ -12,8 +12,9 @@ Responsibilities:
 * Watch (`watch_once`, every `[workloads].watch_interval_s`): a job that exits on its own is
   done (exit 0), failed (anything else) or, when its exit status is unknowable because it was
   re-attached, done if it reported progress 1.0 and requeued otherwise; progress and earnings
-  are kept current; a miner that exits while its GPU should be mining is restarted with a
-  back-off, unless the GPU is cordoned (a switch is taking it over).
+  are kept current; a miner that exits while its GPU should be mining is restarted after a
+  back-off (through a full switch back to mining, so the GPU is verified free and the new
+  miner confirmed), unless the GPU is cordoned (a switch is taking it over).
 * Recover (`recover`, at start-up): re-attach every recorded miner and job whose identity
   still matches; requeue every job whose process is gone (progress from its progress file).
 
@@ -60,7 +61,7 @@ DONE_PROGRESS = 0.999
 
 Attention = Callable[[str, str], Awaitable[None]]
 """(gpu uuid, why) → the owner decides what the GPU does next. Why: "job_ended",
-"cancel_requested", "job_waiting"."""
+"cancel_requested", "job_waiting", "miner_down" (its back-off has passed)."""
 
 
 @dataclass
@@ -315,8 +316,10 @@ class Supervisor:
                 intent = await self.intents.get(slot.uuid)
                 if intent is None:
                     continue
-                await self._watch_miner(slot, intent.mode, intent.state, intent.cordoned)
-                attention = await self._watch_job(slot, active, intent.state)
+                attention = await self._watch_miner(
+                    slot, intent.mode, intent.state, intent.cordoned
+                )
+                attention = await self._watch_job(slot, active, intent.state) or attention
             if (
                 attention is None
                 and waiting
@@ -330,14 +333,16 @@ class Supervisor:
 
     async def _watch_miner(
         self, slot: GpuSlot, mode: GpuMode, state: GpuState, cordoned: bool
-    ) -> None:
+    ) -> str | None:
+        """Notice a miner that exited; ask for a restart (a full switch back to mining, so the
+        GPU is verified free and the new miner confirmed) once its back-off has passed."""
         proc = slot.miner
         if proc is not None:
             status = proc.poll()
             if status is None:
                 if self._clock() >= slot.miner_retry_at + 60:  # ran a minute: healthy again
                     slot.miner_failures = 0
-                return
+                return None
             slot.miner = None
             await self.intents.update(slot.uuid, miner=None)
             slot.miner_failures += 1
@@ -352,21 +357,12 @@ class Supervisor:
                 state,
                 f"miner PID {proc.pid} exited ({status.describe()}); restart in {backoff_s:g} s",
             )
-            return
+            return None
         if mode is not GpuMode.MINING or state is not GpuState.MINING or cordoned:
-            return
+            return None
         if self._clock() < slot.miner_retry_at:
-            return
-        try:
-            started = await self.start_miner(slot)
-        except Exception as exc:  # a missing binary must not stop the watch of other GPUs
-            slot.miner_failures += 1
-            slot.miner_retry_at = self._clock() + self.config.workloads.miner_restart_backoff_max_s
-            self._event(slot, Step.MINER_RESTARTED, StepStatus.FAILED, state, str(exc))
-            return
-        self._event(
-            slot, Step.MINER_RESTARTED, StepStatus.OK, state, f"miner restarted, PID {started.pid}"
-        )
+            return None
+        return "miner_down"
 
     async def _watch_job(
         self, slot: GpuSlot, active: dict[int, Job], state: GpuState

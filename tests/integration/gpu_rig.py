@@ -26,7 +26,7 @@ from console.workloads.queue import Job
 from console.workloads.service import Workloads
 from drivers.gpu_reading import NvmlState
 from drivers.nvml import NvmlDriver
-from simulators.gpu_state import STATE_ENV, SiteInfo, create_site
+from simulators.gpu_state import STATE_ENV, SiteInfo, create_site, load_site
 from simulators.nvml import NvmlSim
 
 STANDINS = Path(__file__).with_name("workload_standins.py")
@@ -168,18 +168,22 @@ async def open_rig(
     start: bool = True,
 ) -> AsyncIterator[Rig]:
     """The caller must have set `HASHPIVOT_SIM_GPU_STATE` to `root / "sim"` (monkeypatch), so
-    the workloads it launches find the simulated site."""
+    the workloads it launches find the simulated site. A `root` that already holds a rig (a
+    console that was killed) is opened again as it is: same GPUs, same config, same state."""
     sim_dir = root / "sim"
-    site = create_site(sim_dir, list(models))
-    text = f'[site]\nname = "rig"\nstate_dir = "{root / "state"}"\n'
-    text += WORKLOADS_TABLE.format(min_dwell_s=min_dwell_s)
-    for index, (gpu, mode) in enumerate(zip(site.gpus, modes, strict=True)):
-        extra = miner_extra[index] if index < len(miner_extra) else ()
-        text += gpu_entry(
-            f"g{index}", gpu.uuid, initial_mode=mode, port=free_port(), miner_extra=extra
-        )
     path = root / "site.toml"
-    path.write_text(text)
+    if (sim_dir / "site.json").exists():
+        site = load_site(sim_dir)
+    else:
+        site = create_site(sim_dir, list(models))
+        text = f'[site]\nname = "rig"\nstate_dir = "{root / "state"}"\n'
+        text += WORKLOADS_TABLE.format(min_dwell_s=min_dwell_s)
+        for index, (gpu, mode) in enumerate(zip(site.gpus, modes, strict=True)):
+            extra = miner_extra[index] if index < len(miner_extra) else ()
+            text += gpu_entry(
+                f"g{index}", gpu.uuid, initial_mode=mode, port=free_port(), miner_extra=extra
+            )
+        path.write_text(text)
     config = load_config(path)
     driver = NvmlDriver(library=NvmlSim(sim_dir), tick_deadline_s=5.0, xid_events=False)
     await driver.start()

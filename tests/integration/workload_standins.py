@@ -83,7 +83,12 @@ def job(args: argparse.Namespace) -> None:
     ckpt = ckpt_dir / "ckpt.json"
     step = json.loads(ckpt.read_text())["step"] if ckpt.exists() else 0
     print(f"resuming at step {step}", flush=True)
+    if args.crash is not None:
+        print("CUDA error: an illegal memory access was encountered", flush=True)
+        sys.exit(args.crash)
     register("python", args.hold_mib)
+    for uuid in args.also_gpu:  # a job that ignores CUDA_VISIBLE_DEVICES and opens another GPU
+        Registration(os.environ[STATE_ENV], uuid, name="python", used_memory_bytes=MiB)
 
     def save(path: Path, data: dict[str, object]) -> None:
         tmp = path.with_suffix(".tmp")
@@ -119,6 +124,8 @@ def main() -> None:
     j.add_argument("--hold-mib", type=int, default=12_000)
     j.add_argument("--signal", default="SIGTERM")
     j.add_argument("--ckpt-every", type=int, default=20)
+    j.add_argument("--crash", type=int, default=None, help="exit with this code at start")
+    j.add_argument("--also-gpu", action="append", default=[], help="also open this GPU UUID")
     j.add_argument("--ignore", action="append", default=[])
     args = parser.parse_args()
     if args.kind == "miner":
