@@ -122,6 +122,7 @@ async def test_cancel_from_another_process_is_carried_out_by_the_console(
         finally:
             other.close()
         assert requested.cancel_requested and requested.state is JobState.RUNNING
+
         async def settled_idle() -> bool:
             (g0, _) = await rig.workloads.gpus()
             return g0.state is GpuState.IDLE and g0.switching is None
