@@ -4,6 +4,7 @@
     hashpivot snapshot [--config FILE] [--json]
     hashpivot simulate --asics N [--faults SPEC] [--base-ip IP] [--port N] [--port-per-miner]
     hashpivot config check FILE [FILE ...]
+    hashpivot jobs [--config FILE] submit|list|cancel|reprioritise ...   (console/jobs_cli.py)
 
 Each subcommand imports what it needs inside its function: `hashpivot snapshot` must start fast
 and must never load Textual.
@@ -97,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     check = cfg_sub.add_parser("check", help="report every problem in config files")
     check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+
+    from console.jobs_cli import add_jobs_parser
+
+    add_jobs_parser(sub, _add_config_arg)
     return parser
 
 
@@ -187,6 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_simulate(args)
     if args.command == "config":
         return cmd_config_check(args.files)
+    if args.command == "jobs":
+        from console.jobs_cli import cmd_jobs
+
+        return cmd_jobs(args, args.config)
     return cmd_tui(args.config)
 
 
