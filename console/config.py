@@ -1029,7 +1029,7 @@ def _gpu_rules(
                 "add miner_api_port = 4067 (a free port on 127.0.0.1, one per GPU)",
             )
             ok = False
-    if values.get("initial_mode") == "mining" and "miner_argv" not in raw:
+    if values.get("initial_mode", "mining") == "mining" and "miner_argv" not in raw:
         ctx.add(
             (*path, "initial_mode"),
             'initial_mode is "mining" (the default) but the entry has no miner_argv',
