@@ -12,7 +12,8 @@ command):
     ...
     await workloads.close()        # workloads keep running; the next start re-attaches them
 
-Presenters read `gpus()` and `jobs()` and follow `events.subscribe()`.
+Presenters read `gpus()` and `jobs()` and follow `events.subscribe()`; the NVML poll tick
+calls `record_energy(state)` so energy is booked per mode and per job.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from console.actions import ActionName, ActionPath, ActionRequest, ActionResult,
 from console.config import SiteConfig
 from console.workloads.actions import WorkloadActions
 from console.workloads.db import WorkloadDb
+from console.workloads.energy import EnergyLedger, Owner
 from console.workloads.events import EventBus
 from console.workloads.intent import (
     HOLDING,
@@ -41,6 +43,7 @@ from console.workloads.ports import GainEstimator, GpuProbe, GpuTuner, MinerProb
 from console.workloads.queue import WAITING, Job, JobQueue, choose
 from console.workloads.supervisor import Supervisor
 from console.workloads.switch import Switcher
+from drivers.gpu_reading import NvmlState
 from drivers.processes import ProcessRunner
 
 POLICY_ACTOR = "policy"
@@ -86,6 +89,7 @@ class Workloads:
             clock=clock,
         )
         self.intents = IntentStore(self.db, clock=clock)
+        self.energy = EnergyLedger(self.db, clock=clock)
         self.events = EventBus()
         self.runner = ProcessRunner()
         self.supervisor = Supervisor(
@@ -195,6 +199,17 @@ class Workloads:
             )
         # A task: a switch takes seconds to minutes and must not stall the watch of other GPUs.
         self._tasks[uuid] = asyncio.create_task(self.actions.perform(request))
+
+    async def record_energy(self, nvml: NvmlState) -> None:
+        """Book each GPU's energy since the last tick to its mode and job (call once per NVML
+        poll tick with the driver's state)."""
+        intents = await self.intents.all()
+        owners = {
+            uuid: Owner(state=intent.state, job_id=self.supervisor.slots[uuid].job_id)
+            for uuid, intent in intents.items()
+            if uuid in self.supervisor.slots
+        }
+        await self.energy.observe(list(nvml.gpus), owners)
 
     async def gpus(self) -> list[GpuWorkload]:
         intents = await self.intents.all()

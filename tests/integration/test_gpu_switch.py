@@ -73,7 +73,9 @@ async def test_mining_to_ai_and_back_requeues_the_job_with_its_progress(
 
         watch = asyncio.create_task(wl.run())
         try:
+            await wl.record_energy(await rig.nvml())
             await rig.wait_for(made_progress, "the job to report progress")
+            await wl.record_energy(await rig.nvml())  # the NVML tick books energy to the job
             back = await rig.switch("g0", "mining")
         finally:
             watch.cancel()
@@ -83,6 +85,8 @@ async def test_mining_to_ai_and_back_requeues_the_job_with_its_progress(
         preempt = step_message(back.detail, "preempt_job")
         assert "checkpointed" in preempt and "requeued" in preempt
 
+        assert (await wl.energy.for_job(job.id)).joules > 0
+        assert (await wl.energy.by_gpu())[rig.uuid(0)]["ai"].joules > 0
         requeued = await wl.queue.get(job.id)
         assert requeued is not None and requeued.state is JobState.REQUEUED
         assert requeued.progress > 0 and requeued.gpu_uuid is None and requeued.process is None
