@@ -220,6 +220,7 @@ class _Gpu:
     temp_legacy: bool = False  # nvmlDeviceGetTemperatureV unavailable
     reasons_legacy: bool = False  # nvmlDeviceGetCurrentClocksEventReasons unavailable
     lost_at: float | None = None  # monotonic time the GPU was last found lost
+    down: tuple[GpuHealth, str] | None = None  # why it could not be identified, if so
 
     @property
     def uuid(self) -> str:
@@ -632,6 +633,10 @@ class NvmlDriver:
         except pynvml.NVMLError as exc:
             gpu.handle = None
             gpu.lost_at = time.monotonic()
+            if exc.value == pynvml.NVML_ERROR_RESET_REQUIRED:
+                gpu.down = (GpuHealth.NEEDS_RESET, f"NVML: {exc}; reset the GPU")
+            else:
+                gpu.down = (GpuHealth.LOST, f"{_LOST_TEXT} (NVML: {exc})")
             log.warning("NVML GPU %d could not be identified: %s", index, exc)
             return gpu
         h = gpu.handle
@@ -661,6 +666,7 @@ class NvmlDriver:
         except _GpuDown as down:
             gpu.handle = None
             gpu.lost_at = time.monotonic()
+            gpu.down = (down.health, down.error)
             log.warning("NVML GPU %d lost while being identified: %s", index, down.error)
             return gpu
         gpu.unsupported.clear()  # static capabilities are not sample fields
@@ -731,12 +737,14 @@ class NvmlDriver:
 
     def _sample_gpu(self, gpu: _Gpu, job: _Job) -> _Result:
         if (gpu.handle is None or gpu.lost_at is not None) and not self._reprobe(gpu, job):
-            return _Result(GpuHealth.LOST, None, _LOST_TEXT)
+            health, error = gpu.down or (GpuHealth.LOST, _LOST_TEXT)
+            return _Result(health, None, error)
         try:
             return self._sample_fields(gpu, job)
         except _GpuDown as down:
             if down.health is GpuHealth.LOST:
                 gpu.lost_at = time.monotonic()
+                gpu.down = (down.health, down.error)
             return _Result(down.health, None, down.error)
 
     def _reprobe(self, gpu: _Gpu, job: _Job) -> bool:
@@ -747,13 +755,13 @@ class NvmlDriver:
         found = self._identify(gpu.index, job, self._versions)
         job.current = None
         if found.handle is None:
-            gpu.lost_at = time.monotonic()
+            gpu.lost_at, gpu.down = time.monotonic(), found.down
             return False
         if gpu.static.identified and found.static.uuid != gpu.static.uuid:
             # Another board answers at this index now: keep ours lost, never mix them up.
             gpu.lost_at = time.monotonic()
             return False
-        gpu.handle, gpu.static, gpu.lost_at = found.handle, found.static, None
+        gpu.handle, gpu.static, gpu.lost_at, gpu.down = found.handle, found.static, None, None
         return True
 
     def _sample_fields(self, gpu: _Gpu, job: _Job) -> _Result:

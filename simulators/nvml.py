@@ -35,6 +35,7 @@ its XID event thread), as NVML allows.
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import functools
 import re
@@ -189,7 +190,9 @@ class NvmlSim:
     """The simulated NVML library of one site (see the module docstring).
 
     Sim-side API (not NVML): `close()` releases hung calls and event waits for good;
-    `reading(uuid)` gives the physics state of one GPU (for the simulated miner's API).
+    `reading(uuid)` gives the physics state of one GPU (for the simulated miner's API);
+    `calls` counts the device calls made per (symbol, GPU UUID), so a test can prove a field
+    is no longer polled.
     """
 
     def __init__(
@@ -236,6 +239,7 @@ class NvmlSim:
         self._by_address = {d.address: d for d in self._devices}
         self._by_uuid = {d.gpu.uuid: d for d in self._devices}
         self._event_sets: dict[int, _EventSet] = {}
+        self.calls: collections.Counter[tuple[str, str]] = collections.Counter()
 
     # ------------------------------------------------------------------ sim-side API
 
@@ -304,6 +308,7 @@ class NvmlSim:
     def _apply_faults(self, dev: _Device, symbol: str) -> None:
         names = {symbol, _VERSION_SUFFIX.sub("", symbol), "*"}
         with self._lock:
+            self.calls[symbol, dev.gpu.uuid] += 1
             faults = self._refresh(dev).faults
         if faults.hang and names.intersection(faults.hang):
             self._hang(dev, names)
