@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from console.workloads.intent import GpuMode
+from drivers.gpu_miner import read_lolminer, read_trex
 from drivers.gpu_reading import NvmlState
 
 
@@ -48,3 +49,21 @@ GainEstimator = Callable[[str, GpuMode, GpuMode], float | None]
 """(uuid, from mode, to mode) → the expected fractional gain of switching (0.2 = +20 %), or None
 when unknown. Supplied by economics; a switch below `[workloads].min_gain_fraction` is refused
 unless forced."""
+
+
+class MinerApiProbe:
+    """The `MinerProbe` over `drivers.gpu_miner`: the miner's HTTP API on 127.0.0.1 (miners
+    are always configured to serve their API on loopback only)."""
+
+    def __init__(self, host: str = "127.0.0.1", timeout_s: float = 3.0) -> None:
+        self.host = host
+        self.timeout_s = timeout_s
+
+    async def hashrate_hs(self, port: int, dialect: str) -> float | None:
+        if dialect == "trex":
+            reading = await read_trex(self.host, port, timeout_s=self.timeout_s)
+        elif dialect == "lolminer":
+            reading = await read_lolminer(self.host, port, timeout_s=self.timeout_s)
+        else:
+            raise ValueError(f"unknown miner API dialect {dialect!r}; use trex or lolminer")
+        return reading.hashrate_hs

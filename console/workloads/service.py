@@ -6,7 +6,7 @@ path, and turns the supervisor's requests for attention into actions of origin P
 next job starting on a GPU, or a cancel arriving from the CLI, is audited like an operator's
 command):
 
-    workloads = Workloads(config, site.actions, probe=nvml_driver, miner_probe=reader)
+    workloads = Workloads(config, site.actions, probe=nvml_driver)  # NvmlDriver satisfies it
     await workloads.start()        # re-attach or requeue, then resume interrupted switches
     task = asyncio.create_task(workloads.run())   # watch jobs and miners until cancelled
     ...
@@ -39,7 +39,7 @@ from console.workloads.intent import (
     GpuState,
     IntentStore,
 )
-from console.workloads.ports import GainEstimator, GpuProbe, GpuTuner, MinerProbe
+from console.workloads.ports import GainEstimator, GpuProbe, GpuTuner, MinerApiProbe, MinerProbe
 from console.workloads.queue import WAITING, Job, JobQueue, choose
 from console.workloads.supervisor import Supervisor
 from console.workloads.switch import Switcher
@@ -99,7 +99,7 @@ class Workloads:
             config,
             self.supervisor,
             probe,
-            miner_probe=miner_probe,
+            miner_probe=miner_probe if miner_probe is not None else MinerApiProbe(),
             tuner=tuner,
             gain=gain,
             clock=clock,

@@ -849,6 +849,8 @@ class Switcher:
                 proc = await self.supervisor.start_miner(slot)
                 what = "miner"
         except (ProcessError, TimeoutError, OSError) as exc:
+            # The job's own command cannot start (no such program): that is the job's fault.
+            run.job_crashed = isinstance(exc, ProcessError) and run.job is not None
             raise _Stop(
                 ResultCode.FAILED, GpuState.FAULTED, Step.LAUNCH, f"launch failed: {exc}"
             ) from exc
@@ -1023,7 +1025,9 @@ class Switcher:
         if run.job is not None:
             job = await self.queue.get(run.job.id)
             if job is not None and job.state is JobState.STARTING:
-                if job.process is None:
+                if job.process is None and run.job_crashed:
+                    await self.queue.end_run(job.id, JobState.FAILED, error=stop.message)
+                elif job.process is None:
                     await self.queue.release(job.id, stop.message)
                 elif proc is not None and not proc.alive():
                     # Its own crash fails it; a process we killed goes back in line.

@@ -1,6 +1,7 @@
 """A simulated GPU rig for the workloads tests: the real NVML driver over the real pynvml binding
-over the simulated NVML library (`simulators.nvml`), real OS processes as miner and job
-(`workload_standins.py`), the real SQLite state, audit log and action path.
+over the simulated NVML library (`simulators.nvml`), the simulated miner and AI job as real OS
+processes (`simulators.gpu_miner`, `simulators.ai_job`), the real miner API reader, the real
+SQLite state, audit log and action path.
 
 `open_rig` writes a site config with one `[[gpus]]` entry per simulated GPU and yields a `Rig`;
 `Rig.restart()` is a console restart (a new `Workloads` on the same state directory, the
@@ -29,26 +30,7 @@ from drivers.nvml import NvmlDriver
 from simulators.gpu_state import STATE_ENV, SiteInfo, create_site, load_site
 from simulators.nvml import NvmlSim
 
-STANDINS = Path(__file__).with_name("workload_standins.py")
-
-
-class TrexReader:
-    """Reads a T-Rex `/summary` hashrate over HTTP. A test stand-in for the miner API reader of
-    `drivers/gpu_miner.py` (branch gpu-hw), which the lead plugs in instead."""
-
-    async def hashrate_hs(self, port: int, dialect: str) -> float | None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            writer.write(b"GET /summary HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-            await writer.drain()
-            data = await reader.read()
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-        _, _, body = data.partition(b"\r\n\r\n")
-        value = json.loads(body).get("hashrate")
-        return float(value) if isinstance(value, int | float) else None
+ROGUE_JOB = Path(__file__).with_name("rogue_job.py")
 
 
 def free_port() -> int:
@@ -59,7 +41,14 @@ def free_port() -> int:
 
 
 def job_argv(*extra: str) -> list[str]:
-    return [sys.executable, str(STANDINS), "job", *extra]
+    """The simulated AI job, fast: 10 ms steps, a checkpoint every 20; `extra` overrides."""
+    return [
+        sys.executable, "-m", "simulators.ai_job",
+        "--checkpoint-dir", "{checkpoint_dir}", "--progress-file", "{progress_file}",
+        "--total-steps", "100000", "--step-seconds", "0.01", "--checkpoint-every", "20",
+        "--load-seconds", "0.05", "--checkpoint-seconds", "0.05", "--memory-bytes", str(8 << 30),
+        *extra,
+    ]  # fmt: skip
 
 
 @dataclass
@@ -92,8 +81,11 @@ class Rig:
     async def switch(self, gpu: str, mode: str, **params: Any) -> ActionResult:
         return await self.act("gpu.switch", gpu, mode=mode, **params)
 
-    async def submit(self, name: str = "train", *extra: str, **fields: Any) -> Job:
-        result = await self.act("job.submit", None, argv=job_argv(*extra), name=name, **fields)
+    async def submit(
+        self, name: str = "train", *extra: str, argv: list[str] | None = None, **fields: Any
+    ) -> Job:
+        command = argv if argv is not None else job_argv(*extra)
+        result = await self.act("job.submit", None, argv=command, name=name, **fields)
         assert result.ok, result.message
         job = await self.workloads.queue.get(int(result.detail["job_id"]))
         assert job is not None
@@ -113,7 +105,7 @@ class Rig:
         await self.workloads.close()
         self.closed.append(self.workloads)
         self.actions = ActionPath(self.audit)
-        self.workloads = Workloads(self.config, self.actions, self.driver, miner_probe=TrexReader())
+        self.workloads = Workloads(self.config, self.actions, self.driver)
         return await self.workloads.start() if start else []
 
     async def wait_for(self, predicate: Any, what: str, timeout_s: float = 30.0) -> None:
@@ -128,7 +120,10 @@ class Rig:
 def gpu_entry(
     name: str, uuid: str, *, initial_mode: str, port: int, miner_extra: Sequence[str] = ()
 ) -> str:
-    argv = [sys.executable, str(STANDINS), "miner", "--port", "{api_port}", *miner_extra]
+    argv = [
+        sys.executable, "-m", "simulators.gpu_miner", "--api-port", "{api_port}",
+        "--dag-seconds", "0.2", "--ramp-seconds", "0.1", *miner_extra,
+    ]  # fmt: skip
     return (
         "[[gpus]]\n"
         f'name = "{name}"\n'
@@ -189,7 +184,7 @@ async def open_rig(
     await driver.start()
     audit = AuditLog.in_state_dir(config.site.state_path)
     actions = ActionPath(audit)
-    workloads = Workloads(config, actions, driver, miner_probe=TrexReader())
+    workloads = Workloads(config, actions, driver)
     rig = Rig(root, sim_dir, site, config, driver, audit, actions, workloads)
     try:
         if start:

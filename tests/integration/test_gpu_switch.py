@@ -91,7 +91,7 @@ async def test_mining_to_ai_and_back_requeues_the_job_with_its_progress(
         assert requeued is not None and requeued.state is JobState.REQUEUED
         assert requeued.progress > 0 and requeued.gpu_uuid is None and requeued.process is None
         assert requeued.earned_usd > 0 and requeued.last_error is None
-        checkpoint = json.loads((Path(requeued.checkpoint_dir) / "ckpt.json").read_text())
+        checkpoint = json.loads((Path(requeued.checkpoint_dir) / "checkpoint.json").read_text())
         assert checkpoint["step"] > 0
         g0_after = (await wl.gpus())[0]
         assert g0_after.mode is GpuMode.MINING and g0_after.miner_pid is not None
@@ -102,7 +102,7 @@ async def test_mining_to_ai_and_back_requeues_the_job_with_its_progress(
         assert resumed.ok, resumed.message
         assert resumed.detail["job_id"] == job.id
         log = text_of(requeued.log_path)
-        assert f"resuming at step {checkpoint['step']}" in log
+        assert f"resuming from checkpoint at step {checkpoint['step']}/" in log
 
         audit = [e for _, e in await rig.audit.recent() if e.action == "gpu.switch"]
         assert [(e.target, e.params.get("mode"), e.ok) for e in audit][-3:] == [
@@ -125,7 +125,7 @@ async def test_a_miner_that_ignores_sigint_is_escalated_to_sigterm(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sim_env(monkeypatch, tmp_path)
-    async with open_rig(tmp_path, miner_extra=[("--ignore", "SIGINT")]) as rig:
+    async with open_rig(tmp_path, miner_extra=[("--ignore-sigint",)]) as rig:
         result = await rig.switch("g0", "idle")
         assert result.ok, result.message
         assert result.detail["state"] == "IDLE"
@@ -189,7 +189,7 @@ async def test_a_second_switch_on_a_busy_gpu_gets_busy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sim_env(monkeypatch, tmp_path)
-    async with open_rig(tmp_path, miner_extra=[("--ignore", "SIGINT")]) as rig:
+    async with open_rig(tmp_path, miner_extra=[("--ignore-sigint",)]) as rig:
         draining = asyncio.Event()
 
         def on_event(event: StepEvent) -> None:
@@ -259,7 +259,7 @@ async def test_console_restart_reattaches_a_running_job_and_requeues_a_dead_one(
         assert victim is not None and victim.process is not None
 
         async def victim_checkpointed() -> bool:
-            return (Path(second.checkpoint_dir) / "ckpt.json").exists()
+            return (Path(second.checkpoint_dir) / "checkpoint.json").exists()
 
         watch = asyncio.create_task(wl.run())
         await rig.wait_for(victim_checkpointed, "a periodic checkpoint")
@@ -283,8 +283,8 @@ async def test_console_restart_reattaches_a_running_job_and_requeues_a_dead_one(
         assert relaunched.attempts == 2 and relaunched.progress > 0
         assert relaunched.process is not None and relaunched.process.pid != victim.process.pid
         runs = text_of(relaunched.log_path).split("=== hashpivot")[1:]
-        assert len(runs) == 2 and "resuming at step 0\n" in runs[0]
-        resumed_at = int(runs[1].split("resuming at step ")[1].split()[0])
+        assert len(runs) == 2 and "starting fresh" in runs[0]
+        resumed_at = int(runs[1].split("resuming from checkpoint at step ")[1].split("/")[0])
         assert resumed_at > 0  # from its last periodic checkpoint, not from scratch
         assert await rig.pids_on(0) == {survivor.process.pid}
         assert await rig.pids_on(1) == {relaunched.process.pid}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,7 +20,7 @@ from console.workloads.events import Step, StepEvent, StepStatus
 from console.workloads.intent import GpuMode, GpuState
 from console.workloads.queue import JobQueue, JobState
 from console.workloads.service import Workloads
-from tests.integration.gpu_rig import Rig, open_rig, sim_env
+from tests.integration.gpu_rig import ROGUE_JOB, Rig, open_rig, sim_env
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +44,9 @@ async def test_a_finished_job_is_done_and_the_next_one_starts(
 ) -> None:
     sim_env(monkeypatch, tmp_path)
     async with open_rig(tmp_path, modes=("ai", "idle")) as rig:
-        short = await rig.submit("short", "--steps", "20", priority=9, rate_usd_per_gpu_hour=3.6)
+        short = await rig.submit(
+            "short", "--total-steps", "20", priority=9, rate_usd_per_gpu_hour=3.6
+        )
         after = await rig.submit("after")
         assert (await rig.switch("g0", "ai")).ok
         async with watching(rig.workloads):
@@ -63,7 +66,7 @@ async def test_a_failing_job_is_failed_with_its_exit_code(
 ) -> None:
     sim_env(monkeypatch, tmp_path)
     async with open_rig(tmp_path, modes=("ai", "idle")) as rig:
-        job = await rig.submit("doomed", "--steps", "1000000")
+        job = await rig.submit("doomed")
         assert (await rig.switch("g0", "ai")).ok
         running = await rig.workloads.queue.get(job.id)
         assert running is not None and running.process is not None
@@ -160,7 +163,7 @@ async def test_a_job_that_also_opens_another_gpu_is_killed_and_the_gpu_faulted(
 ) -> None:
     sim_env(monkeypatch, tmp_path)
     async with open_rig(tmp_path, modes=("idle", "idle")) as rig:
-        job = await rig.submit("sloppy", "--also-gpu", rig.uuid(1))
+        job = await rig.submit("sloppy", argv=[sys.executable, str(ROGUE_JOB), rig.uuid(1)])
         result = await rig.switch("g0", "ai")
         assert not result.ok and result.detail["state"] == "FAULTED"
         assert "also opened another GPU" in result.message
@@ -184,7 +187,14 @@ async def test_a_job_that_crashes_at_launch_fails_and_faults_the_switch(
 ) -> None:
     sim_env(monkeypatch, tmp_path)
     async with open_rig(tmp_path) as rig:
-        job = await rig.submit("broken", "--crash", "3")
+        job = await rig.submit(
+            "broken",
+            argv=[
+                sys.executable,
+                "-c",
+                "print('CUDA error: illegal address'); raise SystemExit(3)",
+            ],
+        )
         result = await rig.switch("g0", "ai")
         assert not result.ok and result.detail["state"] == "FAULTED"
         assert "exit code 3" in result.message
@@ -203,10 +213,9 @@ async def test_a_job_that_ignores_its_checkpoint_signal_is_killed_and_says_so(
     async with open_rig(tmp_path, modes=("idle", "idle")) as rig:
         job = await rig.submit(
             "deaf",
-            "--signal",
-            "SIGUSR1",
-            "--ignore",
-            "SIGUSR1",
+            "--checkpoint-signal",
+            "USR1",
+            "--ignore-signal",
             checkpoint_signal="SIGUSR1",
             grace_s=0.5,
         )
