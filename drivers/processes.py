@@ -43,6 +43,10 @@ T = TypeVar("T")
 POLL_INTERVAL_S = 0.05
 """How often a wait re-checks whether the process ended. Stops last seconds; 50 ms is cheap."""
 
+IDENTITY_TRIES = 400
+IDENTITY_RETRY_S = 0.005
+"""Up to 2 s for a new process's command line to appear (it takes microseconds unloaded)."""
+
 CREATE_TIME_TOLERANCE_S = 0.01
 """psutil derives create_time from boot time + start ticks (10 ms); equal within one tick."""
 
@@ -157,6 +161,23 @@ def _read_identity(pid: int) -> ProcessIdentity | None:
         return None
 
 
+def _identity_after_exec(popen: subprocess.Popen[bytes]) -> ProcessIdentity:
+    """The new process's identity as it will read from now on. `Popen` returns once exec has
+    passed the point of no return, but the kernel sets up the new command line a moment later
+    (an empty /proc/<pid>/cmdline in between), so wait for it. Blocking."""
+    for _ in range(IDENTITY_TRIES):
+        identity = _read_identity(popen.pid)
+        if identity is None or popen.poll() is not None:
+            break
+        if identity.cmdline:
+            return identity
+        time.sleep(IDENTITY_RETRY_S)
+    # It exited already (or never showed a command line): a record that can never be
+    # re-attached (create time 0), which is right for a process that is gone.
+    args = popen.args if isinstance(popen.args, list) else [str(popen.args)]
+    return ProcessIdentity(pid=popen.pid, create_time=0.0, cmdline=tuple(map(str, args)))
+
+
 def same_process(stored: ProcessIdentity, live: ProcessIdentity | None) -> bool:
     return (
         live is not None
@@ -219,11 +240,7 @@ class ProcessRunner:
                 ) from exc
             except OSError as exc:
                 raise ProcessError(f"cannot start {spec.argv[0]!r}: {exc}") from exc
-        identity = _read_identity(popen.pid)
-        if identity is None:
-            # It exited already; still a valid record (create time is unknown, so it can never
-            # be re-attached, which is right for a process that is gone).
-            identity = ProcessIdentity(pid=popen.pid, create_time=0.0, cmdline=spec.argv)
+        identity = _identity_after_exec(popen)
         return popen, identity
 
     async def attach(self, identity: ProcessIdentity) -> ManagedProcess | None:

@@ -36,6 +36,7 @@ path (`console.workloads.actions`), which audits the outcome.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Callable
@@ -124,6 +125,7 @@ class _Run:
     events: list[StepEvent] = field(default_factory=list)
     job: Job | None = None  # the job this switch placed (reserved, then launched)
     job_crashed: bool = False  # the launched job exited on its own before it showed up
+    step: Step = Step.PRECHECK  # the step in progress (for an unexpected failure)
     launched: ManagedProcess | None = None
 
 
@@ -270,6 +272,20 @@ class Switcher:
             await self._undo(run, stop)
             after_intent = await self.intents.get(slot.uuid)
             return self._result(run, intent, before, after_intent, stop.code, stop.message)
+        except Exception as exc:
+            # A bug or a broken state store: never leave the GPU unguarded without a reason.
+            failure = _Stop(
+                ResultCode.FAILED,
+                GpuState.FAULTED,
+                run.step,
+                f"{run.step.value} failed unexpectedly: {type(exc).__name__}: {exc}",
+            )
+            with contextlib.suppress(Exception):
+                await self._undo(run, failure)
+            after_intent = None
+            with contextlib.suppress(Exception):
+                after_intent = await self.intents.get(slot.uuid)
+            return self._result(run, intent, before, after_intent, failure.code, failure.message)
         after_intent = await self.intents.get(slot.uuid)
         return self._result(run, intent, before, after_intent, ResultCode.OK, message)
 
@@ -330,6 +346,8 @@ class Switcher:
         message: str,
         **detail: Any,
     ) -> None:
+        if status is StepStatus.STARTED:
+            run.step = step
         event = StepEvent(
             at=self._clock(),
             gpu=run.slot.name,

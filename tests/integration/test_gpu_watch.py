@@ -11,6 +11,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,19 +119,24 @@ async def test_cancel_from_another_process_is_carried_out_by_the_console(
     async with open_rig(tmp_path, modes=("ai", "idle")) as rig:
         job = await rig.submit("unwanted")
         assert (await rig.switch("g0", "ai")).ok
-        # What `hashpivot jobs cancel` does: its own connection to the same database.
-        other = WorkloadDb.in_state_dir(rig.config.site.state_path)
-        try:
-            requested = await JobQueue(other, rig.config.jobs_path).cancel(job.id)
-        finally:
-            other.close()
-        assert requested.cancel_requested and requested.state is JobState.RUNNING
+
+        async def training() -> bool:
+            current = await rig.workloads.queue.get(job.id)
+            return current is not None and current.progress > 0
 
         async def settled_idle() -> bool:
             (g0, _) = await rig.workloads.gpus()
             return g0.state is GpuState.IDLE and g0.switching is None
 
         async with watching(rig.workloads):
+            await rig.wait_for(training, "the job to make progress")
+            # What `hashpivot jobs cancel` does: its own connection to the same database.
+            other = WorkloadDb.in_state_dir(rig.config.site.state_path)
+            try:
+                requested = await JobQueue(other, rig.config.jobs_path).cancel(job.id)
+            finally:
+                other.close()
+            assert requested.cancel_requested and requested.state is JobState.RUNNING
             await rig.wait_for(lambda: job_state(rig, job.id, JobState.CANCELLED), "cancelled")
             await rig.wait_for(settled_idle, "the GPU to be free again")
         cancelled = await rig.workloads.queue.get(job.id)
@@ -238,3 +244,41 @@ async def test_switch_result_codes_for_bad_requests(
     async with open_rig(tmp_path, start=False) as rig:
         retry = await rig.act("gpu.switch", "g1", op="retry")
         assert retry.code is ResultCode.REFUSED and "nothing to retry" in retry.message
+
+
+class FlakyProbe:
+    """The real driver, until `broken` is set: then NVML reads raise (a bug, not an NVML
+    condition: the driver itself never raises for NVML trouble)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.broken = False
+
+    async def sample(self) -> Any:
+        if self.broken:
+            raise RuntimeError("boom")
+        return await self.inner.sample()
+
+
+async def test_an_unexpected_error_mid_switch_faults_the_gpu_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim_env(monkeypatch, tmp_path)
+    async with open_rig(tmp_path) as rig:
+        probe = FlakyProbe(rig.driver)
+        rig.workloads.switcher.probe = probe
+
+        def break_it(event: StepEvent) -> None:
+            if event.step is Step.STOP_MINER and event.status is StepStatus.OK:
+                probe.broken = True
+
+        with rig.workloads.events.listen(break_it):
+            result = await rig.switch("g0", "idle")
+        assert not result.ok and result.code is ResultCode.FAILED
+        assert result.detail["state"] == "FAULTED"
+        assert "verify_free failed unexpectedly: RuntimeError: boom" in result.message
+        (g0, _) = await rig.workloads.gpus()
+        assert g0.state is GpuState.FAULTED and g0.failed_step == "verify_free" and g0.cordoned
+        probe.broken = False
+        retried = await rig.act("gpu.switch", "g0", op="retry")
+        assert retried.ok and retried.detail["state"] == "IDLE"
