@@ -67,3 +67,29 @@ class MinerApiProbe:
         else:
             raise ValueError(f"unknown miner API dialect {dialect!r}; use trex or lolminer")
         return reading.hashrate_hs
+
+
+class PowerLimiter(Protocol):
+    """The NVML driver's power-limit writes (`drivers.nvml.NvmlDriver` has both; they raise
+    with the reason when refused: out of range, no permission)."""
+
+    async def set_power_limit(self, uuid: str, watts: float) -> float: ...
+
+    async def reset_power_limit(self, uuid: str) -> float: ...
+
+
+class PowerLimitTuner:
+    """A `GpuTuner` that sets the mode's power limit from config (`ai_power_limit_w`,
+    `mining_power_limit_w`), or puts the board's default back when the mode has none, so a
+    mining limit never lingers into an AI job (reference §6.3). Locked clocks are not reset:
+    the driver has no call for it yet."""
+
+    def __init__(self, nvml: PowerLimiter) -> None:
+        self._nvml = nvml
+
+    async def prepare(self, uuid: str, mode: GpuMode, power_limit_w: float | None) -> str:
+        if power_limit_w is None:
+            watts = await self._nvml.reset_power_limit(uuid)
+            return f"power limit back to the board default, {watts:.0f} W enforced"
+        watts = await self._nvml.set_power_limit(uuid, power_limit_w)
+        return f"power limit {power_limit_w:.0f} W for {mode.value}, {watts:.0f} W enforced"

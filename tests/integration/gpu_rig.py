@@ -23,6 +23,7 @@ from typing import Any
 from console.actions import ActionPath, ActionRequest, ActionResult, Origin
 from console.audit import AuditLog
 from console.config import SiteConfig, load_config
+from console.workloads.ports import PowerLimitTuner
 from console.workloads.queue import Job
 from console.workloads.service import Workloads
 from drivers.gpu_reading import NvmlState
@@ -160,6 +161,8 @@ async def open_rig(
     models: Sequence[str] = ("rtx4090", "rtx3090"),
     min_dwell_s: float = 0.0,
     miner_extra: Sequence[Sequence[str]] = (),
+    gpu_extra: str = "",
+    tuner: bool = False,
     start: bool = True,
 ) -> AsyncIterator[Rig]:
     """The caller must have set `HASHPIVOT_SIM_GPU_STATE` to `root / "sim"` (monkeypatch), so
@@ -178,13 +181,14 @@ async def open_rig(
             text += gpu_entry(
                 f"g{index}", gpu.uuid, initial_mode=mode, port=free_port(), miner_extra=extra
             )
+            text += gpu_extra
         path.write_text(text)
     config = load_config(path)
     driver = NvmlDriver(library=NvmlSim(sim_dir), tick_deadline_s=5.0, xid_events=False)
     await driver.start()
     audit = AuditLog.in_state_dir(config.site.state_path)
     actions = ActionPath(audit)
-    workloads = Workloads(config, actions, driver)
+    workloads = Workloads(config, actions, driver, tuner=PowerLimitTuner(driver) if tuner else None)
     rig = Rig(root, sim_dir, site, config, driver, audit, actions, workloads)
     try:
         if start:

@@ -290,3 +290,26 @@ async def test_console_restart_reattaches_a_running_job_and_requeues_a_dead_one(
         assert await rig.pids_on(1) == {relaunched.process.pid}
         policy = [e for _, e in await rig.audit.recent() if e.origin == "policy"]
         assert any(e.params.get("op") == "resume" and e.target == "g1" for e in policy)
+
+
+async def test_a_privileged_gpu_gets_each_modes_power_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim_env(monkeypatch, tmp_path)
+    extra = "privileged = true\nai_power_limit_w = 380\nmining_power_limit_w = 300\n"
+    async with open_rig(tmp_path, gpu_extra=extra, tuner=True) as rig:
+
+        async def limit_w() -> float | None:
+            state = await rig.nvml()
+            reading = next(g for g in state.gpus if g.static.uuid == rig.uuid(0))
+            return reading.sample.power_limit_w if reading.sample else None
+
+        assert await limit_w() == 300  # set when the first start brought the miner up
+        await rig.submit("job")
+        to_ai = await rig.switch("g0", "ai")
+        assert to_ai.ok, to_ai.message
+        assert "power limit 380 W for ai" in step_message(to_ai.detail, "prepare")
+        assert await limit_w() == 380
+        # Only that GPU: the idle RTX 3090 beside it keeps its board default.
+        (g1_reading,) = [g for g in (await rig.nvml()).gpus if g.static.uuid == rig.uuid(1)]
+        assert g1_reading.sample is not None and g1_reading.sample.power_limit_w == 350
