@@ -440,6 +440,13 @@ class Switcher:
         await self._stop_workloads(run)
         if self._keeps_job(run):
             # Retry/resume towards AI with its job still running: nothing to stop or verify.
+            # A console that died between launch and confirm left it `starting`: confirm now.
+            job = await self.queue.get(run.slot.job_id or 0)
+            proc = run.slot.job
+            if job is not None and proc is not None and job.state is JobState.STARTING:
+                run.job, run.launched = job, proc
+                await self._confirm(run, proc)
+                await self.queue.mark_running(job.id)
             await self._set_state(run, GpuState.AI_RUNNING)
             await self._settle(run, intent)
             return f"job {run.slot.job_id} is still running; kept"

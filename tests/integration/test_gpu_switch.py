@@ -313,3 +313,36 @@ async def test_a_privileged_gpu_gets_each_modes_power_limit(
         # Only that GPU: the idle RTX 3090 beside it keeps its board default.
         (g1_reading,) = [g for g in (await rig.nvml()).gpus if g.static.uuid == rig.uuid(1)]
         assert g1_reading.sample is not None and g1_reading.sample.power_limit_w == 350
+
+
+async def test_a_console_gone_between_launch_and_confirm_confirms_on_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim_env(monkeypatch, tmp_path)
+    async with open_rig(tmp_path, modes=("idle", "idle")) as rig:
+        job = await rig.submit("job")
+        launched = asyncio.Event()
+
+        def on_event(event: StepEvent) -> None:
+            if event.step is Step.LAUNCH and event.status is StepStatus.OK:
+                launched.set()
+
+        with rig.workloads.events.listen(on_event):
+            switching = asyncio.create_task(rig.switch("g0", "ai"))
+            await launched.wait()
+            switching.cancel()  # the console dies right here: nothing after runs
+            with pytest.raises(asyncio.CancelledError):
+                await switching
+        half = await rig.workloads.queue.get(job.id)
+        assert half is not None and half.state is JobState.STARTING and half.process is not None
+        (g0, _) = await rig.workloads.gpus()
+        assert g0.state is GpuState.PREPARING_AI
+
+        results = await rig.restart()
+        assert [r.ok for r in results] == [True], [r.message for r in results]
+        confirmed = await rig.workloads.queue.get(job.id)
+        assert confirmed is not None and confirmed.state is JobState.RUNNING
+        assert confirmed.process == half.process and confirmed.attempts == 1
+        (g0, _) = await rig.workloads.gpus()
+        assert g0.state is GpuState.AI_RUNNING
+        assert await rig.pids_on(0) == {half.process.pid}
