@@ -158,7 +158,7 @@ Bytes = Annotated[int, Meta(ge=0, examples=[536_870_912], extra={"expected": "a 
 Watts = Annotated[
     float, Meta(gt=0, le=5_000, examples=[300.0], extra={"expected": "watts > 0 and <= 5000"})
 ]
-Fraction = Annotated[
+GainFraction = Annotated[
     float, Meta(ge=0, le=10, examples=[0.12], extra={"expected": "a fraction >= 0 (0.12 = 12 %)"})
 ]
 ArgvItem = Annotated[str, Meta(min_length=1)]
@@ -385,7 +385,7 @@ class WorkloadsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     min_dwell_s: AutoSeconds = 600.0
     """Minimum seconds a GPU stays in a mode before a switch (hysteresis); `force` overrides."""
 
-    min_gain_fraction: Fraction = 0.12
+    min_gain_fraction: GainFraction = 0.12
     """A policy switch needs an expected gain above this fraction (0.12 = 12 %)."""
 
     verify_free_timeout_s: TimeoutSeconds = 30.0
