@@ -5,6 +5,7 @@
     hashpivot simulate --asics N [--faults SPEC] [--base-ip IP] [--port N] [--port-per-miner]
     hashpivot config check FILE [FILE ...]
     hashpivot scan CIDR [CIDR ...] [--json | --toml] [--config FILE]   (console/scan/)
+    hashpivot jobs [--config FILE] submit|list|cancel|reprioritise ...   (console/jobs_cli.py)
 
 Each subcommand imports what it needs inside its function: `hashpivot snapshot` must start fast
 and must never load Textual.
@@ -102,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     from console.scan.command import add_scan_parser
 
     add_scan_parser(sub)
+    from console.jobs_cli import add_jobs_parser
+
+    add_jobs_parser(sub, _add_config_arg)
     return parser
 
 
@@ -199,6 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from console.scan.command import cmd_scan
 
         return cmd_scan(args)
+    if args.command == "jobs":
+        from console.jobs_cli import cmd_jobs
+
+        return cmd_jobs(args, args.config)
     return cmd_tui(args.config)
 
 

@@ -50,6 +50,8 @@ __all__ = [
     "AsicConfig",
     "AsicSimulate",
     "ConfigError",
+    "GpuConfig",
+    "GpuMode",
     "HostConfig",
     "MarketConfig",
     "MarketLiveConfig",
@@ -60,7 +62,9 @@ __all__ = [
     "Problem",
     "SiteConfig",
     "SiteSection",
+    "StopStepConfig",
     "TouWindow",
+    "WorkloadsConfig",
     "bundled_demo_path",
     "check_config",
     "format_problem",
@@ -145,6 +149,30 @@ AutoSeconds = Annotated[
 ]
 Concurrency = Annotated[int, Meta(ge=1, le=65_536)]
 Seed = Annotated[int, Meta(ge=0)]
+
+GpuUuid = Annotated[
+    str,
+    Meta(
+        pattern=r"^(GPU|MIG)-[0-9A-Za-z-]{1,96}$",
+        examples=["GPU-5f0c1b2e-8a3d-4c4e-9b1a-0d2f3e4a5b6c"],
+        extra={"expected": "a GPU UUID as NVML reports it (GPU-… or MIG-…)"},
+    ),
+]
+WaitSeconds = Annotated[
+    float,
+    Meta(ge=0, le=600, examples=[15.0], extra={"expected": "a number of seconds 0..600"}),
+]
+Bytes = Annotated[int, Meta(ge=0, examples=[536_870_912], extra={"expected": "a byte count >= 0"})]
+Watts = Annotated[
+    float, Meta(gt=0, le=5_000, examples=[300.0], extra={"expected": "watts > 0 and <= 5000"})
+]
+GainFraction = Annotated[
+    float, Meta(ge=0, le=10, examples=[0.12], extra={"expected": "a fraction >= 0 (0.12 = 12 %)"})
+]
+ArgvItem = Annotated[str, Meta(min_length=1)]
+SignalName = Literal["SIGINT", "SIGTERM", "SIGKILL", "SIGUSR1", "SIGUSR2", "SIGHUP", "SIGQUIT"]
+GpuMode = Literal["mining", "ai", "idle"]
+MinerDialect = Literal["trex", "lolminer"]
 
 Persona = Literal["antminer_stock", "whatsminer", "braiins", "luxos", "avalon", "vnish", "cgminer"]
 PERSONAS: Final[tuple[str, ...]] = get_args(Persona)
@@ -564,6 +592,116 @@ class PowerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     the current local time sets the price."""
 
 
+class StopStepConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One step of stopping a process: `{ signal = "SIGINT", wait_s = 15 }`."""
+
+    signal: SignalName
+    """Signal to send: SIGINT, SIGTERM, SIGKILL, SIGUSR1, SIGUSR2, SIGHUP or SIGQUIT."""
+
+    wait_s: WaitSeconds
+    """Seconds to wait for the process to exit before the next step."""
+
+
+DEFAULT_MINER_STOP: Final[tuple[StopStepConfig, ...]] = (
+    StopStepConfig(signal="SIGINT", wait_s=15.0),
+    StopStepConfig(signal="SIGTERM", wait_s=5.0),
+    StopStepConfig(signal="SIGKILL", wait_s=5.0),
+)
+
+
+class GpuConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One `[[gpus]]` entry: an NVIDIA GPU that mines or runs AI jobs, one miner process per GPU."""
+
+    name: DeviceName
+    """Unique device name, shown in the console and used in ids, topics and `gpu.switch`."""
+
+    uuid: GpuUuid
+    """The GPU's UUID as NVML reports it (`nvidia-smi -L`). GPUs are addressed by UUID only:
+    the NVML index is PCI order, not the CUDA ordinal."""
+
+    model: str | None = None
+    """Expected model, e.g. "RTX 4090"; a hint shown until NVML reports the name."""
+
+    initial_mode: GpuMode = "mining"
+    """Mode at the very first start, before any mode was persisted: mining, ai or idle."""
+
+    miner_argv: tuple[ArgvItem, ...] = ()
+    """The miner command as a list (never a shell string). `{api_port}`, `{gpu_uuid}` and
+    `{gpu_name}` are replaced; it runs with `CUDA_VISIBLE_DEVICES=<uuid>`. Empty: no miner, so
+    this GPU cannot be switched to mining."""
+
+    miner_api_port: Port | None = None
+    """Port of the miner's HTTP API on 127.0.0.1 (T-Rex `--api-bind-http`, lolMiner
+    `--apiport`); needed to confirm the miner is hashing after a switch."""
+
+    miner_api_dialect: MinerDialect = "trex"
+    """Which API the miner speaks: trex (`/summary`, T-Rex) or lolminer."""
+
+    miner_stop: tuple[StopStepConfig, ...] = DEFAULT_MINER_STOP
+    """How to stop the miner: signals in order, each with its wait; must end with SIGKILL.
+    Default SIGINT 15 s, SIGTERM 5 s, SIGKILL 5 s."""
+
+    min_dwell_s: WaitSeconds | None = None
+    """Minimum seconds in a mode before a switch (unless forced); default
+    `[workloads].min_dwell_s`. Limited to 600 here; use [workloads] for longer."""
+
+    ai_power_limit_w: Watts | None = None
+    """Power limit for AI work (clamped to the GPU's limits); default: the GPU's default
+    limit. Applied only when `privileged = true`."""
+
+    mining_power_limit_w: Watts | None = None
+    """Power limit while mining; applied only when `privileged = true`."""
+
+    privileged: bool = False
+    """Allow hardware writes on this GPU (power limit, clock reset; needs root). Off unless set."""
+
+    tags: tuple[Tag, ...] = ()
+    """Free labels for filtering and grouping, e.g. `["rig1"]`."""
+
+
+class WorkloadsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """`[workloads]`: defaults for GPU mode switching and the AI job queue."""
+
+    jobs_dir: str = "jobs"
+    """Where job logs and checkpoint folders go; relative to the state directory."""
+
+    min_dwell_s: AutoSeconds = 600.0
+    """Minimum seconds a GPU stays in a mode before a switch (hysteresis); `force` overrides."""
+
+    min_gain_fraction: GainFraction = 0.12
+    """A policy switch needs an expected gain above this fraction (0.12 = 12 %)."""
+
+    verify_free_timeout_s: TimeoutSeconds = 30.0
+    """Seconds to wait for NVML to show the GPU free (no process, memory at baseline)."""
+
+    verify_poll_s: TimeoutSeconds = 0.5
+    """Seconds between NVML checks while verifying free and confirming a launch."""
+
+    free_memory_tolerance_bytes: Bytes = 512 * 1024 * 1024
+    """Memory used above the GPU's idle baseline that still counts as free (driver reserve)."""
+
+    launch_confirm_timeout_s: TimeoutSeconds = 60.0
+    """Seconds for a launched process to appear on its GPU in NVML."""
+
+    miner_ready_timeout_s: TimeoutSeconds = 180.0
+    """Seconds for a started miner to report hashrate > 0 (DAG builds take tens of seconds)."""
+
+    job_grace_s: TimeoutSeconds = 60.0
+    """Default seconds a job gets to checkpoint and exit after its checkpoint signal."""
+
+    job_kill_wait_s: TimeoutSeconds = 5.0
+    """After the grace: seconds between SIGTERM and SIGKILL, and for SIGKILL to take effect."""
+
+    watch_interval_s: TimeoutSeconds = 1.0
+    """Seconds between checks of running jobs and miners (exit, progress, earnings)."""
+
+    max_attempts: Annotated[int, Meta(ge=1, le=1000)] = 5
+    """A job that was started this many times without finishing is marked failed."""
+
+    miner_restart_backoff_max_s: IntervalSeconds = 60.0
+    """Cap of the back-off between restarts of a miner that keeps exiting."""
+
+
 class SiteConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """A whole config file."""
 
@@ -584,6 +722,21 @@ class SiteConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
 
     power: PowerConfig = msgspec.field(default_factory=PowerConfig)
     """`[power]`: power price, time-of-use windows and site overhead."""
+    workloads: WorkloadsConfig = msgspec.field(default_factory=WorkloadsConfig)
+    """`[workloads]`: optional."""
+
+    gpus: tuple[GpuConfig, ...] = ()
+    """`[[gpus]]`: one entry per GPU."""
+
+    def gpu_min_dwell_s(self, gpu: GpuConfig) -> float:
+        """Minimum dwell of `gpu`: its own value, else `[workloads].min_dwell_s`."""
+        return gpu.min_dwell_s if gpu.min_dwell_s is not None else self.workloads.min_dwell_s
+
+    @property
+    def jobs_path(self) -> Path:
+        """`[workloads].jobs_dir` resolved against the state directory."""
+        jobs = Path(self.workloads.jobs_dir).expanduser()
+        return jobs if jobs.is_absolute() else self.site.state_path / jobs
 
     def asic_timing(self, asic: AsicConfig) -> PollTiming:
         """Effective timings of `asic`: its own values, else the `[poller]` defaults."""
@@ -1239,6 +1392,52 @@ def _tou_rules(
     return True
 
 
+_PLACEHOLDER = re.compile(r"\{([a-z_]*)\}")
+_MINER_PLACEHOLDERS: Final = frozenset({"api_port", "gpu_uuid", "gpu_name"})
+
+
+def _gpu_rules(
+    raw: Mapping[str, Any], values: Mapping[str, Any], path: _Path, ctx: _Context
+) -> bool:
+    ok = True
+    stop = values.get("miner_stop")
+    if isinstance(stop, tuple) and (not stop or stop[-1].signal != "SIGKILL"):
+        ctx.add(
+            (*path, "miner_stop"),
+            "the stop sequence must end with SIGKILL, or a miner that ignores signals would "
+            "hold the GPU forever",
+            'add { signal = "SIGKILL", wait_s = 5.0 } as the last step',
+        )
+        ok = False
+    argv = values.get("miner_argv")
+    if isinstance(argv, tuple):
+        for index, item in enumerate(argv):
+            unknown = set(_PLACEHOLDER.findall(item)) - _MINER_PLACEHOLDERS
+            if unknown:
+                ctx.add(
+                    (*path, "miner_argv", index),
+                    f"unknown placeholder {{{sorted(unknown)[0]}}} in {item!r}",
+                    "use {api_port}, {gpu_uuid} or {gpu_name}",
+                )
+                ok = False
+        uses_port = any("{api_port}" in item for item in argv)
+        if uses_port and "miner_api_port" not in raw:
+            ctx.add(
+                (*path, "miner_argv"),
+                "miner_argv uses {api_port} but the entry has no miner_api_port",
+                "add miner_api_port = 4067 (a free port on 127.0.0.1, one per GPU)",
+            )
+            ok = False
+    if values.get("initial_mode", "mining") == "mining" and "miner_argv" not in raw:
+        ctx.add(
+            (*path, "initial_mode"),
+            'initial_mode is "mining" (the default) but the entry has no miner_argv',
+            'add miner_argv = ["t-rex", ...], or write initial_mode = "idle"',
+        )
+        ok = False
+    return ok
+
+
 _TABLE_RULES: Final[
     dict[
         type[msgspec.Struct],
@@ -1250,6 +1449,7 @@ _TABLE_RULES: Final[
     SiteSection: _site_rules,
     MarketLiveConfig: _live_rules,
     TouWindow: _tou_rules,
+    GpuConfig: _gpu_rules,
 }
 
 
@@ -1289,6 +1489,27 @@ def _check_site_rules(ctx: _Context) -> None:
             )
         else:
             endpoints[endpoint] = index
+
+    _unique_gpu_values(ctx, "uuid", "every GPU has its own UUID (nvidia-smi -L lists them)")
+    _unique_gpu_values(ctx, "miner_api_port", "give each GPU's miner its own API port")
+
+
+def _unique_gpu_values(ctx: _Context, key: str, hint: str) -> None:
+    seen: dict[Any, int] = {}
+    for index, values in ctx.entries.get(("gpus",), []):
+        value = values.get(key)
+        if value is None:
+            continue
+        if value in seen:
+            first = ("gpus", seen[value])
+            ctx.add(
+                ("gpus", index, key),
+                f"duplicate {key} {_toml_value(value)}: already used by {_render_path(first)}"
+                + _at_line(ctx, first),
+                hint,
+            )
+        else:
+            seen[value] = index
 
 
 def _at_line(ctx: _Context, path: _Path) -> str:
@@ -1637,9 +1858,7 @@ class _SourceMap:
         return self.headers[header][0] + 1 if header is not None else None
 
     def _has_subtable(self, name: tuple[str, ...], lo: int, hi: int) -> bool:
-        return any(
-            len(h[1]) > len(name) and h[1][: len(name)] == name for h in self.headers[lo:hi]
-        )
+        return any(len(h[1]) > len(name) and h[1][: len(name)] == name for h in self.headers[lo:hi])
 
     def _key_line(self, key: str, header: int | None) -> int | None:
         start = self.headers[header][0] + 1 if header is not None else 0

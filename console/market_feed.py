@@ -389,4 +389,3 @@ class LiveMarketFeed:
             # Any other status is about this endpoint; the host's other endpoints may be fine.
             raise FeedError(f"HTTP {response.status_code}")
         return body
-

@@ -708,9 +708,9 @@ def test_lines_are_right_for_every_entry_of_a_large_site(tmp_path: Path) -> None
 
 
 def test_unknown_array_of_tables_has_its_line(tmp_path: Path) -> None:
-    problem = only(problems_of(tmp_path, MINIMAL + "\n[[gpus]]\nindex = 0\n"))
-    assert problem.key_path == "gpus"
-    assert problem.message == "unknown table [[gpus]]"
+    problem = only(problems_of(tmp_path, MINIMAL + "\n[[fans]]\nindex = 0\n"))
+    assert problem.key_path == "fans"
+    assert problem.message == "unknown table [[fans]]"
     assert problem.line == 4
 
 

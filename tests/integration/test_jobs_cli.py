@@ -1,0 +1,145 @@
+"""`hashpivot jobs` as an operator runs it: a real process on a real state directory, every
+command audited through the action path with origin CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from console.audit import AuditLog
+from console.jobs_cli import parse_size
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def hashpivot(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "console.cli", "jobs", "--config", str(config), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "site.toml"
+    path.write_text(f'[site]\nname = "cli"\nstate_dir = "{tmp_path / "state"}"\n')
+    return path
+
+
+def test_submit_list_cancel_round_trip(config: Path, tmp_path: Path) -> None:
+    submitted = hashpivot(
+        config,
+        "--actor",
+        "maria",
+        "--reason",
+        "contract 42",
+        "submit",
+        "--name",
+        "llama-ft",
+        "--customer",
+        "acme",
+        "--rate",
+        "1.85",
+        "--min-vram",
+        "24GiB",
+        "--priority",
+        "7",
+        "--grace",
+        "90",
+        "--checkpoint-signal",
+        "SIGUSR1",
+        "--env",
+        "DATA=/srv/d",
+        "--",
+        "python",
+        "train.py",
+        "--epochs",
+        "3",
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    assert submitted.stdout.strip() == "job 1 (llama-ft) queued at priority 7"
+    hashpivot(config, "submit", "--name", "second", "--", "python", "eval.py")
+
+    table = hashpivot(config, "list")
+    assert table.returncode == 0
+    lines = table.stdout.splitlines()
+    assert lines[0].split()[:4] == ["ID", "STATE", "PRIO", "NAME"]
+    assert lines[1].split()[:5] == ["1", "queued", "7", "llama-ft", "acme"]
+    assert lines[2].split()[:5] == ["2", "queued", "0", "second", "—"]
+
+    raw = json.loads(hashpivot(config, "list", "--json").stdout)
+    first = raw[0]
+    assert first["argv"] == ["python", "train.py", "--epochs", "3"]
+    assert first["min_vram_bytes"] == 24 * 2**30 and first["grace_s"] == 90.0
+    assert first["checkpoint_signal"] == "SIGUSR1" and first["env"] == {"DATA": "/srv/d"}
+    assert first["rate_usd_per_gpu_hour"] == 1.85 and first["submitted_by"] == "maria"
+
+    cancelled = hashpivot(config, "cancel", "1")
+    assert cancelled.returncode == 0 and "job 1 cancelled" in cancelled.stdout
+    again = hashpivot(config, "cancel", "1")
+    assert again.returncode == 1 and "only a job that has not finished" in again.stderr
+    missing = hashpivot(config, "cancel", "99")
+    assert missing.returncode == 1 and "no job 99" in missing.stderr
+    prio = hashpivot(config, "reprioritise", "2", "50")
+    assert prio.returncode == 0 and "priority 0 → 50" in prio.stdout
+
+    only = json.loads(hashpivot(config, "list", "--json", "--state", "cancelled").stdout)
+    assert [j["id"] for j in only] == [1]
+
+    async def entries() -> list[tuple[str, str, str, bool, str]]:
+        audit = AuditLog.in_state_dir(tmp_path / "state")
+        try:
+            return [
+                (e.action, e.origin, e.actor, e.ok, e.reason)
+                for _, e in await audit.recent(limit=10)
+            ]
+        finally:
+            audit.close()
+
+    log = asyncio.run(entries())
+    assert log[0] == ("job.submit", "cli", "maria", True, "contract 42")
+    assert [a for a, *_ in log] == [
+        "job.submit",
+        "job.submit",
+        "job.cancel",
+        "job.cancel",
+        "job.cancel",
+        "job.reprioritise",
+    ]
+    assert [ok for *_, ok, _ in log] == [True, True, True, False, False, True]
+
+
+def test_bad_input_is_a_clear_error_that_changes_nothing(config: Path) -> None:
+    no_argv = hashpivot(config, "submit", "--name", "x")
+    assert no_argv.returncode == 2 and "give the command after --" in no_argv.stderr
+    bad_size = hashpivot(config, "submit", "--name", "x", "--min-vram", "lots", "--", "a")
+    assert bad_size.returncode == 2 and "is not a size" in bad_size.stderr
+    bad_signal = hashpivot(
+        config, "submit", "--name", "x", "--checkpoint-signal", "SIGKILL", "--", "a"
+    )
+    assert bad_signal.returncode == 1 and "checkpoint_signal" in bad_signal.stderr
+    bad_state = hashpivot(config, "list", "--state", "sleeping")
+    assert bad_state.returncode == 2 and "known:" in bad_state.stderr
+    assert hashpivot(config, "list").stdout == "no jobs\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("24GiB", 24 * 2**30),
+        ("24G", 24 * 2**30),
+        ("80GB", 80 * 10**9),
+        ("1048576", 2**20),
+        ("1.5 MiB", 1572864),
+    ],
+)
+def test_parse_size(text: str, size: int) -> None:
+    assert parse_size(text) == size
