@@ -7,7 +7,7 @@ from textual.widgets import Input
 from console.site import Site
 from console.tui.app import HashpivotApp
 from console.tui.widgets.device_table import DeviceTable
-from tests.tui.site_fixtures import FixedSite, fixed_snapshot
+from tests.tui.site_fixtures import FixedSite
 
 
 async def wait_for_rows(pilot, table: DeviceTable, rows: int, with_readings: int) -> None:  # type: ignore[no-untyped-def]
@@ -35,7 +35,7 @@ async def test_live_readings_problems_first_filter_and_sort(live_site: Site) -> 
     app = HashpivotApp(live_site)
     async with app.run_test(size=(160, 40)) as pilot:
         table = app.fleet.table
-        await wait_for_rows(pilot, table, rows=6, with_readings=5)
+        await wait_for_rows(pilot, table, rows=7, with_readings=6)
 
         assert cell(table, "b-s21", "state") == "hashing"
         assert cell(table, "b-s21", "hashrate").endswith("TH/s")
@@ -58,7 +58,7 @@ async def test_live_readings_problems_first_filter_and_sort(live_site: Site) -> 
         assert order(table) == ["d-luxos"]
         await pilot.press("escape")
         await pilot.pause()
-        assert table.row_count == 6
+        assert table.row_count == 7
 
         # Sort by hashrate by clicking its header (x = the widths and padding of the columns
         # before it), then reverse with `r`. The hung miner (no hashrate) stays last both ways.
@@ -80,7 +80,7 @@ async def test_cells_update_in_place_without_rebuilding(live_site: Site) -> None
     app = HashpivotApp(live_site)
     async with app.run_test(size=(160, 40)) as pilot:
         table = app.fleet.table
-        await wait_for_rows(pilot, table, rows=6, with_readings=5)
+        await wait_for_rows(pilot, table, rows=7, with_readings=6)
         row_keys_before = set(table.rows)
         adds = 0
         original_add_row = table.add_row
@@ -96,15 +96,15 @@ async def test_cells_update_in_place_without_rebuilding(live_site: Site) -> None
         assert set(table.rows) == row_keys_before
 
 
-def test_fleet_screen_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_fleet_screen_80x24(snap_compare, tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(
-        HashpivotApp(FixedSite(fixed_snapshot())), terminal_size=(80, 24), run_before=_settle
+        HashpivotApp(FixedSite(tmp_path)), terminal_size=(80, 24), run_before=_settle
     )
 
 
-def test_fleet_screen_160x48(snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_fleet_screen_160x48(snap_compare, tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(
-        HashpivotApp(FixedSite(fixed_snapshot())), terminal_size=(160, 48), run_before=_settle
+        HashpivotApp(FixedSite(tmp_path)), terminal_size=(160, 48), run_before=_settle
     )
 
 

@@ -9,6 +9,8 @@ Filtering or re-sorting by the operator rebuilds the rows once; a live tick neve
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events, on
+from textual.binding import Binding
 from textual.widgets import DataTable
 
 from console.model import DeviceStatus, Snapshot
@@ -30,11 +32,18 @@ def matches(d: DeviceStatus, needle: str) -> bool:
 
 
 class DeviceTable(DataTable[Text]):
-    """Live device table; call `apply(snapshot)` on every tick."""
+    """Live device table; call `apply(snapshot)` on every tick.
+
+    A click selects a row; a double click or Enter posts `RowSelected` (open the device).
+    DataTable also posts it for a single click on the row that is already highlighted, which
+    would open a device on a stray click, so that one is dropped here.
+    """
 
     DEFAULT_CSS = """
     DeviceTable { height: 1fr; }
     """
+    # DataTable's own Enter binding, shown in the footer under what it does here.
+    BINDINGS = [Binding("enter", "select_cursor", "Detail")]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
@@ -45,6 +54,7 @@ class DeviceTable(DataTable[Text]):
         self._shown: dict[str, tuple[str, ...]] = {}
         self._sort_keys: dict[str, tuple[int, SortKey]] = {}
         self._last: Snapshot | None = None
+        self._click_chain = 0
 
     def on_mount(self) -> None:
         for column in COLUMNS:
@@ -108,6 +118,19 @@ class DeviceTable(DataTable[Text]):
         self._sort_keys.clear()
         if self._last is not None:
             self.apply(self._last)
+
+    def on_click(self, event: events.Click) -> None:
+        self._click_chain = event.chain
+
+    def action_select_cursor(self) -> None:
+        self._click_chain = 0
+        super().action_select_cursor()
+
+    @on(DataTable.RowSelected)
+    def _single_click_only_selects(self, event: DataTable.RowSelected) -> None:
+        if self._click_chain == 1:
+            event.stop()
+        self._click_chain = 0
 
     def selected_device_id(self) -> str | None:
         if self.row_count == 0:
