@@ -13,7 +13,7 @@ Reserved for the GPU path and the job queue (`console.workloads` publishes them 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from enum import StrEnum
 
 import msgspec
@@ -62,7 +62,7 @@ class EventHub:
                 queue.get_nowait()
             queue.put_nowait(event)
 
-    async def subscribe(self) -> AsyncIterator[SiteEvent]:
+    async def subscribe(self) -> AsyncGenerator[SiteEvent, None]:
         """Every event published from now on, until the consumer stops iterating."""
         queue: asyncio.Queue[SiteEvent] = asyncio.Queue(self._queue_size)
         self._queues.append(queue)

@@ -112,10 +112,11 @@ def device_line(d: DeviceStatus) -> str:
 
 def now_line(d: DeviceStatus) -> Text:
     r = d.reading
-    text = observed_text(d.observed)
+    text = Text()
+    text.append_text(observed_text(d.observed))
     hashrate = fmt_hashrate(r.hashrate_5s_hs) if r else MISSING
     power = fmt_num(r.power_w, ",.0f", "W") if r else MISSING
-    text.append(f", {hashrate}, {power}; commanded {d.commanded.value}", style="")
+    text.append(f", {hashrate}, {power}; commanded {d.commanded.value}")
     return text
 
 

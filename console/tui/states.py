@@ -40,15 +40,16 @@ FRESH_SYMBOL = {
 }
 
 
+# Styled as a span, not as the Text's base style, so text appended after it stays plain.
+
+
 def observed_text(observed: Observed) -> Text:
-    return Text(
-        f"{STATE_SYMBOL[observed]} {observed.value.replace('_', ' ')}",
-        style=STATE_STYLE[observed],
-    )
+    label = f"{STATE_SYMBOL[observed]} {observed.value.replace('_', ' ')}"
+    return Text.assemble((label, STATE_STYLE[observed]))
 
 
 def freshness_text(freshness: Freshness) -> Text:
-    return Text(f"{FRESH_SYMBOL[freshness]} {freshness.value}", style=FRESH_STYLE[freshness])
+    return Text.assemble((f"{FRESH_SYMBOL[freshness]} {freshness.value}", FRESH_STYLE[freshness]))
 
 
 def mode_text(mode: CommandedMode) -> Text:

@@ -41,15 +41,12 @@ async def live_fleet() -> AsyncIterator[AsicFleet]:
         yield fleet
 
 
-@pytest.fixture
-async def live_site(tmp_path: Path, live_fleet: AsicFleet) -> Site:
-    """Seven simulated miners (one hung, two privileged) behind a real `Site`, polled every
-    0.3 s, with its state (the audit log) under `tmp_path`."""
+def make_site(tmp_path: Path, fleet: AsicFleet, poller: str = "") -> Site:
     text = (
         f'[site]\nname = "tui"\nstate_dir = "{tmp_path / "state"}"\n'
-        "[poller]\nasic_poll_interval_s = 0.3\nasic_timeout_s = 0.3\n"
+        f"[poller]\nasic_poll_interval_s = 0.3\nasic_timeout_s = 0.3\n{poller}"
     )
-    for (name, _, _, privileged), miner in zip(LIVE_MINERS, live_fleet.miners, strict=True):
+    for (name, _, _, privileged), miner in zip(LIVE_MINERS, fleet.miners, strict=True):
         text += (
             f'[[asics]]\nname = "{name}"\nhost = "{miner.host}"\nport = {miner.port}\n'
             f"privileged = {str(privileged).lower()}\n"
@@ -57,3 +54,16 @@ async def live_site(tmp_path: Path, live_fleet: AsicFleet) -> Site:
     path = tmp_path / "site.toml"
     path.write_text(text)
     return Site(load_config(path))
+
+
+@pytest.fixture
+async def live_site(tmp_path: Path, live_fleet: AsicFleet) -> Site:
+    """Seven simulated miners (one hung, two privileged) behind a real `Site`, polled every
+    0.3 s, with its state (the audit log) under `tmp_path`."""
+    return make_site(tmp_path, live_fleet)
+
+
+@pytest.fixture
+async def quick_lost_site(tmp_path: Path, live_fleet: AsicFleet) -> Site:
+    """The same site, where a device that stops answering is lost after 2 s, not 2 min."""
+    return make_site(tmp_path, live_fleet, "stale_after_s = 1.0\nlost_after_s = 2.0\n")

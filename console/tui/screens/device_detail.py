@@ -59,6 +59,7 @@ class DeviceDetailScreen(Screen[None]):
         self._kind_sections = SECTIONS_BY_KIND.get(device.kind, tuple)()
         self._ticks = 0
         self._offered: tuple[str, ...] = ()
+        self._ready = False
         # Kept, not queried, on every tick: a tick may land while the screen is being torn down.
         self._header = DetailHeader(id="header")
         self._history = HistoryPanel(id="history", classes="section")
@@ -82,6 +83,11 @@ class DeviceDetailScreen(Screen[None]):
     def on_mount(self) -> None:
         self._completed.subscribe(self, self._action_completed)
         self.query_one("#body").focus()
+        # Nested blocks compose after this handler: fill them once everything is laid out.
+        self.call_after_refresh(self._show_first)
+
+    def _show_first(self) -> None:
+        self._ready = True
         self.apply(self._first)
         self.reload_audit()
 
@@ -90,8 +96,8 @@ class DeviceDetailScreen(Screen[None]):
 
     def apply(self, snapshot: Snapshot) -> None:
         device = find_device(snapshot, self.device_id)
-        if device is None or not self.is_mounted:
-            return
+        if device is None or not self._ready or not self._header.is_attached:
+            return  # not composed yet, or being torn down while a tick lands
         self.device = device
         with self.app.batch_update():
             self._header.apply(device, snapshot)
