@@ -50,9 +50,13 @@ class HashpivotApp(App[None]):
         Binding("ctrl+c", "quit", "Quit", show=False),
     ]
 
-    def __init__(self, site: ConsoleSite, *, operator: str | None = None) -> None:
+    def __init__(
+        self, site: ConsoleSite, *, operator: str | None = None, tick_s: float | None = TICK_S
+    ) -> None:
+        """`tick_s=None` leaves ticking to the caller (`tick()`), for benchmarks."""
         super().__init__()
         self.site = site
+        self._tick_s = tick_s
         self.fleet = FleetScreen()
         self.notifier = Notifier(self)
         self.runner = ActionRunner(
@@ -71,10 +75,11 @@ class HashpivotApp(App[None]):
         self.run_worker(
             self.notifier.consume(self.site.events.subscribe()), name="events", exit_on_error=False
         )
-        # A first repaint soon after start so the operator sees readings within a second or
-        # two, then the steady 1 Hz tick.
-        self.set_timer(0.3, self.tick)
-        self.set_interval(TICK_S, self.tick)
+        if self._tick_s is not None:
+            # A first repaint soon after start so the operator sees readings within a second
+            # or two, then the steady 1 Hz tick.
+            self.set_timer(0.3, self.tick)
+            self.set_interval(self._tick_s, self.tick)
 
     async def _run_site(self) -> None:
         try:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import msgspec
 from textual.widgets import Input
 
 from console.site import Site
 from console.tui.app import HashpivotApp
 from console.tui.widgets.device_table import DeviceTable
-from tests.tui.site_fixtures import FixedSite
+from tests.tui.site_fixtures import NOW, FixedSite
 
 
 async def wait_for_rows(pilot, table: DeviceTable, rows: int, with_readings: int) -> None:  # type: ignore[no-untyped-def]
@@ -110,3 +111,31 @@ def test_fleet_screen_160x48(snap_compare, tmp_path) -> None:  # type: ignore[no
 
 async def _settle(pilot) -> None:  # type: ignore[no-untyped-def]
     await pilot.pause(0.5)
+
+
+async def test_a_tick_renders_only_the_cells_that_changed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    site = FixedSite(tmp_path)
+    app = HashpivotApp(site, tick_s=None)
+    async with app.run_test(size=(160, 40)) as pilot:
+        app.tick()
+        await pilot.pause()
+        table = app.fleet.table
+        painted = table.cells_rendered
+        assert painted > 0
+
+        app.tick()  # the same snapshot again
+        table.refresh()
+        await pilot.pause()
+        assert table.cells_rendered == painted
+
+        # One miner reports a new hashrate: its hashrate and J/TH cells render, nothing else.
+        status = next(d for d in site.snapshot().devices if d.device_id == "r1-s21-02")
+        assert status.reading is not None
+        faster = msgspec.structs.replace(status.reading, hashrate_5s_hs=205.0e12)
+        faster = msgspec.structs.replace(faster, efficiency_j_per_th=17.1)
+        site.store.record_ok("r1-s21-02", faster, at=NOW - 2)
+        site._snapshot = site.store.snapshot(now=NOW)
+        app.tick()
+        await pilot.pause()
+        assert cell(table, "r1-s21-02", "hashrate") == "205.0 TH/s"
+        assert table.cells_rendered - painted == 2

@@ -105,7 +105,7 @@ class FleetScreen(Screen[None]):
 
     def action_toggle_problems(self) -> None:
         self.table.problems_first = not self.table.problems_first
-        self.table.rebuild()
+        self.table.resort()
         state = "on" if self.table.problems_first else "off"
         self.notify(f"problems first: {state}", timeout=2)
 
@@ -115,7 +115,7 @@ class FleetScreen(Screen[None]):
 
     def action_reverse_sort(self) -> None:
         self.table.sort_reverse = not self.table.sort_reverse
-        self.table.rebuild()
+        self.table.resort()
 
     @on(DataTable.HeaderSelected)
     def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
@@ -130,5 +130,5 @@ class FleetScreen(Screen[None]):
 
     def _sort_by(self, column_key: str) -> None:
         self.table.sort_column = column_key
-        self.table.rebuild()
+        self.table.resort()
         self.notify(f"sorted by {column_key}", timeout=2)
