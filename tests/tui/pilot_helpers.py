@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from textual.pilot import Pilot
 
+from console.model import Freshness
 from console.tui.app import HashpivotApp
 from console.tui.screens.device_detail import DeviceDetailScreen
 from console.tui.widgets.device_table import DeviceTable
@@ -30,10 +31,13 @@ async def wait_for_readings(
 
     def filled() -> bool:
         snap = app.last_snapshot
+        # No device still pending: the hung miner has turned lost and moved to the top, so
+        # rows stay where they are from here on.
         return (
             snap is not None
             and table.row_count == rows
             and sum(d.reading is not None for d in snap.devices) >= readings
+            and all(d.freshness is not Freshness.PENDING for d in snap.devices)
         )
 
     await wait_until(pilot, filled, "the fleet table to fill with readings")
@@ -46,11 +50,15 @@ def row_of(table: DeviceTable, device_id: str) -> int:
 async def select_row(pilot: Pilot[None], app: HashpivotApp, device_id: str) -> None:
     """Move the fleet cursor to a device with the arrow keys, as an operator would."""
     table = app.fleet.table
-    await pilot.press("ctrl+home")
-    for _ in range(row_of(table, device_id)):
-        await pilot.press("down")
-    await pilot.pause()
-    assert table.selected_device_id() == device_id
+    # Rows may move under the cursor (problems first: a device just went lost): try again.
+    for _ in range(5):
+        await pilot.press("ctrl+home")
+        for _ in range(row_of(table, device_id)):
+            await pilot.press("down")
+        await pilot.pause()
+        if table.selected_device_id() == device_id:
+            return
+    raise AssertionError(f"could not select {device_id}")
 
 
 async def open_detail(pilot: Pilot[None], app: HashpivotApp, device_id: str) -> DeviceDetailScreen:

@@ -38,10 +38,6 @@ async def test_a_device_going_lost_is_notified_once_and_again_when_back(
         await wait_until(
             pilot, lambda: events_of(app, EventKind.DEVICE_BACK, "b-s21"), "a back event", 400
         )
-        # The miner that never answered is reported lost too, once it is out of "pending".
-        await wait_until(
-            pilot, lambda: events_of(app, EventKind.DEVICE_LOST, "f-hung"), "f-hung lost", 400
-        )
 
 
 async def test_events_published_on_the_site_hub_are_notified(live_site: Site) -> None:
