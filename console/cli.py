@@ -1,6 +1,7 @@
 """The `hashpivot` command: argument parsing and dispatch to one function per subcommand.
 
-    hashpivot [--config FILE]      the console (TUI); the bundled simulated site by default
+    hashpivot [--config FILE] [--operator NAME]
+                                   the console (TUI); the bundled simulated site by default
     hashpivot snapshot [--config FILE] [--json]
     hashpivot simulate --asics N [--faults SPEC] [--base-ip IP] [--port N] [--port-per-miner]
     hashpivot config check FILE [FILE ...]
@@ -70,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Operations console for mining sites moving part of their fleet to AI compute.",
     )
     _add_config_arg(parser, top_level=True)
+    parser.add_argument(
+        "--operator",
+        metavar="NAME",
+        help="who the audit log records for actions taken in the console (default: $USER)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     snap = sub.add_parser("snapshot", help="poll the whole site once and print it")
@@ -182,10 +188,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_tui(config_path: Path | None) -> int:
+def cmd_tui(config_path: Path | None, operator: str | None = None) -> int:
     from console.tui.app import run_tui
 
-    return run_tui(_load_site_config(config_path))
+    return run_tui(_load_site_config(config_path), operator=operator)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -207,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from console.jobs_cli import cmd_jobs
 
         return cmd_jobs(args, args.config)
-    return cmd_tui(args.config)
+    return cmd_tui(args.config, args.operator)
 
 
 if __name__ == "__main__":

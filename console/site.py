@@ -19,6 +19,7 @@ from console.actions import ActionPath
 from console.asic_actions import AsicActions
 from console.audit import AuditLog
 from console.config import AsicConfig, SiteConfig
+from console.events import EventHub
 from console.model import DeviceKind, ErrorKind, Snapshot
 from console.poller import Poller
 from console.pricing import SitePricing
@@ -138,6 +139,8 @@ class Site:
         self.audit = AuditLog.in_state_dir(config.site.state_path)
         self.actions = ActionPath(self.audit)
         AsicActions({s.device_id: s.miner for s in self.sources}, self.store).register(self.actions)
+        # Faults that presenters announce (job failed, switch failed, ...) are published here.
+        self.events = EventHub()
         self._fleet = self._simulated_fleet()
         # psutil calls block (they read /proc); keep them off the event loop.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hashpivot-host")

@@ -1,57 +1,85 @@
 """The Textual application: owns the running site and hands each screen a snapshot once a second.
 
 The site (poller, simulators) runs as one app-level async worker; screens never poll devices.
+On each tick the app takes one snapshot, turns freshness changes into events for the
+notifier, and gives the snapshot to every screen on the stack that shows live data. Screens
+ask for a device's detail or an action with messages (`console.tui.messages`); actions run in
+`ActionRunner`, through the site's action path, as the operator named at start-up.
 """
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Protocol, Self
+import getpass
+import os
 
+from textual import on
 from textual.app import App
 from textual.binding import Binding
 
 from console.config import SiteConfig
+from console.events import FreshnessWatch
 from console.model import Snapshot
 from console.site import Site, SiteStartError
+from console.tui.action_runner import ActionRunner
+from console.tui.commands import ConsoleCommands
+from console.tui.keymap import help_sections
+from console.tui.messages import OpenDevice, RunAction
+from console.tui.notifier import Notifier
+from console.tui.screens.device_detail import DeviceDetailScreen
 from console.tui.screens.fleet import FleetScreen
+from console.tui.screens.help import HelpScreen
+from console.tui.source import ConsoleSite, find_device
 
 TICK_S = 1.0
 
 
-class SnapshotSource(Protocol):
-    """What the console needs from a site: run it, and read snapshots of it (`Site` is one)."""
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    async def run(self) -> None: ...
-
-    def snapshot(self) -> Snapshot: ...
+def default_operator() -> str:
+    """Who the audit log records for actions from this console: the login name."""
+    try:
+        return os.environ.get("USER") or getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return "unknown"
 
 
 class HashpivotApp(App[None]):
     TITLE = "hashpivot"
-    BINDINGS = [Binding("q", "quit", "Quit"), Binding("ctrl+c", "quit", "Quit", show=False)]
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    BINDINGS = [
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False),
+    ]
 
-    def __init__(self, site: SnapshotSource) -> None:
+    def __init__(
+        self, site: ConsoleSite, *, operator: str | None = None, tick_s: float | None = TICK_S
+    ) -> None:
+        """`tick_s=None` leaves ticking to the caller (`tick()`), for benchmarks."""
         super().__init__()
         self.site = site
+        self._tick_s = tick_s
         self.fleet = FleetScreen()
+        self.notifier = Notifier(self)
+        self.runner = ActionRunner(
+            self,
+            site.actions,
+            self.notifier,
+            operator or default_operator(),
+            lambda device_id: find_device(self.last_snapshot, device_id),
+        )
+        self.last_snapshot: Snapshot | None = None
+        self._freshness = FreshnessWatch()
 
     def on_mount(self) -> None:
         self.push_screen(self.fleet)
         self.run_worker(self._run_site(), name="site", exit_on_error=False)
-        # A first repaint soon after start so the operator sees readings within a second or
-        # two, then the steady 1 Hz tick.
-        self.set_timer(0.3, self.tick)
-        self.set_interval(TICK_S, self.tick)
+        self.run_worker(
+            self.notifier.consume(self.site.events.subscribe()), name="events", exit_on_error=False
+        )
+        if self._tick_s is not None:
+            # A first repaint soon after start so the operator sees readings within a second
+            # or two, then the steady 1 Hz tick.
+            self.set_timer(0.3, self.tick)
+            self.set_interval(self._tick_s, self.tick)
 
     async def _run_site(self) -> None:
         try:
@@ -61,10 +89,38 @@ class HashpivotApp(App[None]):
             self.exit(return_code=2, message=f"hashpivot: {exc}")
 
     def tick(self) -> None:
-        self.fleet.apply(self.site.snapshot())
+        snapshot = self.site.snapshot()
+        self.last_snapshot = snapshot
+        for event in self._freshness.update(snapshot):
+            self.notifier.publish(event)
+        # Every live screen on the stack, not only the top one: the screen under a modal is
+        # still visible, and the fleet is current the moment the operator goes back to it.
+        for screen in self.screen_stack:
+            if isinstance(screen, FleetScreen | DeviceDetailScreen):
+                screen.apply(snapshot)
+
+    @on(OpenDevice)
+    def _open_device(self, message: OpenDevice) -> None:
+        device = find_device(self.last_snapshot, message.device_id)
+        if device is None or self.last_snapshot is None:
+            self.notify(f"no device {message.device_id!r} in the latest snapshot", timeout=5)
+            return
+        screen = DeviceDetailScreen(device, self.last_snapshot, self.site, self.runner.completed)
+        if isinstance(self.screen, DeviceDetailScreen):
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+
+    @on(RunAction)
+    def _run_action(self, message: RunAction) -> None:
+        self.runner.start(message.name, message.device_id)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(help_sections(self.BINDINGS)))
 
 
-def run_tui(config: SiteConfig) -> int:
-    app = HashpivotApp(Site(config))
+def run_tui(config: SiteConfig, operator: str | None = None) -> int:
+    app = HashpivotApp(Site(config), operator=operator)
     app.run()
     return app.return_code or 0

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
-from console.model import MISSING, DeviceStatus, Freshness, Observed, fmt_hashrate, fmt_num
+from console.model import MISSING, DeviceStatus, fmt_hashrate, fmt_num
+from console.tui.states import FRESH_STYLE, STATE_STYLE
 
 SortKey = tuple[int, float | str]
 
@@ -76,21 +77,6 @@ COLUMNS: tuple[Column, ...] = (
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
 _BY_KEY = {c.key: c for c in COLUMNS}
 
-_STATE_STYLE = {
-    Observed.HASHING: "green",
-    Observed.RUNNING_JOB: "cyan",
-    Observed.IDLE: "blue",
-    Observed.DEGRADED: "yellow",
-    Observed.FAULTED: "bold red",
-    Observed.UNKNOWN: "dim",
-}
-_FRESH_STYLE = {
-    Freshness.FRESH: "green",
-    Freshness.STALE: "yellow",
-    Freshness.LOST: "bold red",
-    Freshness.PENDING: "dim",
-}
-
 
 def cell_texts(d: DeviceStatus) -> tuple[str, ...]:
     """The plain text of every column: what the table diffs on."""
@@ -101,9 +87,9 @@ def styled(column_key: str, text: str, d: DeviceStatus) -> Text:
     column = _BY_KEY[column_key]
     style = ""
     if column_key == "state":
-        style = _STATE_STYLE[d.observed]
+        style = STATE_STYLE[d.observed]
     elif column_key == "fresh":
-        style = _FRESH_STYLE[d.freshness]
+        style = FRESH_STYLE[d.freshness]
     elif column_key == "note" and d.last_error:
         style = "red"
     clipped = text if len(text) <= column.width else text[: column.width - 1] + "…"

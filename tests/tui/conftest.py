@@ -11,29 +11,59 @@ from console.config import load_config
 from console.site import Site
 from simulators.asic import AsicFleet, Fault, MinerSpec
 
+# name, persona, model, privileged
+LIVE_MINERS = (
+    ("a-s19jpro", "antminer_stock", "Antminer S19j Pro", False),
+    ("b-s21", "antminer_stock", "Antminer S21", False),
+    # Privileged without the admin password it needs: its writes are refused, with a reason.
+    ("c-m50", "whatsminer", "Whatsminer M50", True),
+    ("d-luxos", "luxos", "Antminer S19j Pro", False),
+    ("e-avalon", "avalon", "AvalonMiner 1246", False),
+    ("f-hung", "antminer_stock", "Antminer S19j Pro", False),
+    # Privileged LuxOS: accepts curtail, wake, reboot and pool switches.
+    ("g-priv", "luxos", "Antminer S19 XP", True),
+)
+
 
 @pytest.fixture
-async def live_site(tmp_path: Path) -> AsyncIterator[Site]:
-    """Six simulated miners (one hung) behind a real `Site`, polled every 0.3 s."""
+async def live_fleet() -> AsyncIterator[AsicFleet]:
     specs = [
-        MinerSpec(persona="antminer_stock", model="Antminer S19j Pro", port=0, seed=1),
-        MinerSpec(persona="antminer_stock", model="Antminer S21", port=0, seed=2),
-        MinerSpec(persona="whatsminer", model="Whatsminer M50", port=0, seed=3),
-        MinerSpec(persona="luxos", model="Antminer S19j Pro", port=0, seed=4),
-        MinerSpec(persona="avalon", model="AvalonMiner 1246", port=0, seed=5),
         MinerSpec(
-            persona="antminer_stock",
-            model="Antminer S19j Pro",
+            persona=persona,
+            model=model,
             port=0,
-            seed=6,
-            faults=(Fault("hang"),),
-        ),
+            seed=i + 1,
+            faults=(Fault("hang"),) if name == "f-hung" else (),
+        )
+        for i, (name, persona, model, _) in enumerate(LIVE_MINERS)
     ]
-    names = ["a-s19jpro", "b-s21", "c-m50", "d-luxos", "e-avalon", "f-hung"]
     async with AsicFleet(specs) as fleet:
-        text = '[site]\nname = "tui"\n[poller]\nasic_poll_interval_s = 0.3\nasic_timeout_s = 0.3\n'
-        for name, miner in zip(names, fleet.miners, strict=True):
-            text += f'[[asics]]\nname = "{name}"\nhost = "{miner.host}"\nport = {miner.port}\n'
-        path = tmp_path / "site.toml"
-        path.write_text(text)
-        yield Site(load_config(path))
+        yield fleet
+
+
+def make_site(tmp_path: Path, fleet: AsicFleet, poller: str = "") -> Site:
+    text = (
+        f'[site]\nname = "tui"\nstate_dir = "{tmp_path / "state"}"\n'
+        f"[poller]\nasic_poll_interval_s = 0.3\nasic_timeout_s = 0.3\n{poller}"
+    )
+    for (name, _, _, privileged), miner in zip(LIVE_MINERS, fleet.miners, strict=True):
+        text += (
+            f'[[asics]]\nname = "{name}"\nhost = "{miner.host}"\nport = {miner.port}\n'
+            f"privileged = {str(privileged).lower()}\n"
+        )
+    path = tmp_path / "site.toml"
+    path.write_text(text)
+    return Site(load_config(path))
+
+
+@pytest.fixture
+async def live_site(tmp_path: Path, live_fleet: AsicFleet) -> Site:
+    """Seven simulated miners (one hung, two privileged) behind a real `Site`, polled every
+    0.3 s, with its state (the audit log) under `tmp_path`."""
+    return make_site(tmp_path, live_fleet)
+
+
+@pytest.fixture
+async def quick_lost_site(tmp_path: Path, live_fleet: AsicFleet) -> Site:
+    """The same site, where a device that stops answering is lost after 2 s, not 2 min."""
+    return make_site(tmp_path, live_fleet, "stale_after_s = 1.0\nlost_after_s = 2.0\n")

@@ -1,45 +1,142 @@
-"""Deterministic console input for screenshot tests: a fixed snapshot and a site that serves it."""
+"""Deterministic console input for screenshot tests: a fixed site with history and an audit log.
+
+`fixed_store()` builds a real `Store` with half an hour of readings per device at a fixed
+clock; `FixedSite` serves its one snapshot forever, with a real `ActionPath` over a real
+SQLite `AuditLog` (in the test's tmp dir) so the detail screen's audit list is real too.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import math
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from console.actions import ActionPath, AuditEntry
+from console.audit import AuditLog
+from console.events import EventHub
 from console.model import CommandedMode, DeviceKind, ErrorKind, Snapshot
 from console.store import DeviceInfo, Store
-from drivers.cgminer.reading import AsicReading, BoardReading, Firmware, MinerState
+from drivers.cgminer.reading import (
+    AsicReading,
+    BoardReading,
+    Firmware,
+    MinerState,
+    PoolReading,
+)
+
+NOW = 1_790_000_000.0
+HISTORY_POINTS = 60
+HISTORY_STEP_S = 30.0
+DETAIL_DEVICE = "r1-s21-02"
+"""The privileged LuxOS miner the detail and modal screenshots show."""
+
+
+def _boards(ths: float, temp_c: float, count: int = 3, short_board: int | None = None) -> tuple:
+    per = ths / count * 1e12
+    boards = []
+    for i in range(count):
+        chips = 126 - (2 if i == short_board else 0)
+        boards.append(
+            BoardReading(
+                index=i,
+                hashrate_hs=per,
+                nominal_hashrate_hs=per,
+                temp_board_c=temp_c - 12 + i,
+                temp_chip_c=temp_c - 2 + i if i < count - 1 else temp_c,
+                chips_found=chips,
+                chips_expected=126,
+                hardware_errors=17 * (i + 1),
+                frequency_mhz=490.0,
+                serial=f"SN{2401000 + i:07d}",
+            )
+        )
+    return tuple(boards)
+
+
+def _pools(name: str) -> tuple[PoolReading, ...]:
+    return (
+        PoolReading(
+            index=0,
+            url="stratum+tcp://pool.example.net:3333",
+            user=f"site.{name}",
+            status="Alive",
+            active=True,
+            priority=0,
+            accepted=48_211,
+            rejected=12,
+            stale=3,
+        ),
+        PoolReading(
+            index=1,
+            url="stratum+tcp://backup.example.org:443",
+            user=f"site.{name}",
+            status="Alive",
+            priority=1,
+            accepted=0,
+            rejected=0,
+            stale=0,
+        ),
+        PoolReading(
+            index=2,
+            url="stratum+tcp://old.example.com:3333",
+            user="",
+            status="Dead",
+            priority=2,
+        ),
+    )
 
 
 def _reading(
-    model: str, firmware: Firmware, hashrate_ths: float, power_w: float, **kw: object
+    model: str,
+    firmware: Firmware,
+    hashrate_ths: float,
+    power_w: float,
+    *,
+    name: str = "",
+    nominal_ths: float | None = None,
+    temp_c: float = 65.0,
+    power_estimated: bool = False,
+    state: MinerState = MinerState.MINING,
+    short_board: int | None = None,
 ) -> AsicReading:
     return AsicReading(
         firmware=firmware,
         make=model.split()[0],
         model=model,
+        firmware_version="2024.6.3" if firmware is Firmware.LUXOS else None,
         hashrate_5s_hs=hashrate_ths * 1e12,
         hashrate_avg_hs=hashrate_ths * 1e12,
-        nominal_hashrate_hs=kw.pop("nominal_ths", hashrate_ths) * 1e12,  # type: ignore[operator]
+        nominal_hashrate_hs=(nominal_ths if nominal_ths is not None else hashrate_ths) * 1e12,
         power_w=power_w,
+        power_estimated=power_estimated,
         efficiency_j_per_th=power_w / hashrate_ths if hashrate_ths else None,
-        state=MinerState.MINING,
-        boards=(BoardReading(index=0, temp_chip_c=kw.pop("temp_c", 65.0)),),  # type: ignore[arg-type]
-        **kw,  # type: ignore[arg-type]
+        state=state,
+        boards=_boards(hashrate_ths, temp_c, short_board=short_board),
+        fans_rpm=(4320, 4380, 4290, 4410),
+        accepted=48_211,
+        rejected=12,
+        stale=3,
+        hardware_errors=102,
+        uptime_s=5 * 86400 + 3 * 3600 + 17 * 60,
+        pools=_pools(name),
     )
 
 
-def fixed_snapshot() -> Snapshot:
-    """A deterministic site for screenshot tests: every state the table can show."""
-    now = 1_790_000_000.0
-    devices = [
-        ("r1-s19jpro-01", "Antminer S19j Pro", Firmware.ANTMINER_STOCK, 104.2, 3068.0, True),
-        ("r1-s21-02", "Antminer S21", Firmware.LUXOS, 201.3, 3511.0, False),
-        ("r2-m50-03", "Whatsminer M50VH50", Firmware.WHATSMINER, 118.1, 3422.0, False),
-        ("r2-s19xp-04", "Antminer S19 XP", Firmware.ANTMINER_STOCK, 93.4, 2010.0, True),
-        ("r3-a1246-05", "AvalonMiner 1246", Firmware.AVALON, 83.0, 3236.0, False),
-        ("r3-s19jpro-06", "Antminer S19j Pro", Firmware.BRAIINS, 0.0, 60.0, False),
-    ]
+# name, model, firmware, TH/s, W, power estimated
+_DEVICES = [
+    ("r1-s19jpro-01", "Antminer S19j Pro", Firmware.ANTMINER_STOCK, 104.2, 3068.0, True),
+    (DETAIL_DEVICE, "Antminer S21", Firmware.LUXOS, 201.3, 3511.0, False),
+    ("r2-m50-03", "Whatsminer M50VH50", Firmware.WHATSMINER, 118.1, 3422.0, False),
+    ("r2-s19xp-04", "Antminer S19 XP", Firmware.ANTMINER_STOCK, 93.4, 2010.0, True),
+    ("r3-a1246-05", "AvalonMiner 1246", Firmware.AVALON, 83.0, 3236.0, False),
+    ("r3-s19jpro-06", "Antminer S19j Pro", Firmware.BRAIINS, 0.0, 60.0, False),
+]
+
+
+def fixed_store() -> Store:
+    """Every state the table can show, and half an hour of history for each miner."""
     infos = [
         DeviceInfo(
             device_id=name,
@@ -52,8 +149,10 @@ def fixed_snapshot() -> Snapshot:
             stale_after_s=75,
             lost_after_s=300,
             commanded=CommandedMode.MINING,
+            privileged=name == DETAIL_DEVICE,
+            tags=("row-1", "immersion") if name == DETAIL_DEVICE else (),
         )
-        for i, (name, model, *_rest) in enumerate(devices)
+        for i, (name, model, *_rest) in enumerate(_DEVICES)
     ]
     lost = DeviceInfo(
         device_id="r3-s21-07",
@@ -67,35 +166,92 @@ def fixed_snapshot() -> Snapshot:
         lost_after_s=300,
     )
     store = Store("lab", [*infos, lost])
-    for name, model, firmware, ths, watts, estimated in devices:
+    for name, model, firmware, ths, watts, estimated in _DEVICES:
         nominal = {"Antminer S19 XP": 140.0}.get(model, ths or 104.0)
         state = {"r3-s19jpro-06": MinerState.SLEEPING}.get(name, MinerState.MINING)
-        reading = _reading(
-            model, firmware, ths, watts, power_estimated=estimated, nominal_ths=nominal
-        )
-        if state is not MinerState.MINING:
-            reading = AsicReading(**{**_fields(reading), "state": state})
-        store.record_ok(name, reading, at=now - 3)
+        for step in range(HISTORY_POINTS):
+            # A slow deterministic wobble, so the sparklines have a shape to compare.
+            wobble = math.sin(step / 6.0 + len(name))
+            last = step == HISTORY_POINTS - 1
+            reading = _reading(
+                model,
+                firmware,
+                ths if last else max(0.0, ths * (1 + 0.03 * wobble)),
+                watts if last else watts * (1 + 0.01 * wobble),
+                name=name,
+                nominal_ths=nominal,
+                temp_c=65.0 if last else 65.0 + 3 * wobble,
+                power_estimated=estimated,
+                state=state,
+                short_board=1 if name == DETAIL_DEVICE else None,
+            )
+            # r2-m50-03 stopped answering 100 s ago: stale, with its history ending there.
+            end = NOW - (100 if name == "r2-m50-03" else 3)
+            at = end - (HISTORY_POINTS - 1 - step) * HISTORY_STEP_S
+            store.record_ok(name, reading, at=at)
     store.record_failure(
-        "r3-s21-07", ErrorKind.TIMEOUT, "no complete reply within 10 s", at=now - 1
+        "r3-s21-07", ErrorKind.TIMEOUT, "no complete reply within 10 s", at=NOW - 1
     )
-    store.record_ok(
-        "r2-m50-03",
-        _reading("Whatsminer M50VH50", Firmware.WHATSMINER, 118.1, 3422.0),
-        at=now - 100,
-    )
-    return store.snapshot(now=now)
+    return store
 
 
-def _fields(reading: AsicReading) -> dict[str, object]:
-    return {f: getattr(reading, f) for f in reading.__struct_fields__}
+def fixed_snapshot() -> Snapshot:
+    return fixed_store().snapshot(now=NOW)
+
+
+AUDIT_SEED = (
+    AuditEntry(
+        at=NOW - 3600,
+        actor="night-shift",
+        origin="tui",
+        action="asic.curtail",
+        target=DETAIL_DEVICE,
+        reason="grid peak",
+        params={},
+        ok=True,
+        code="ok",
+        message=f"{DETAIL_DEVICE}: curtail accepted",
+    ),
+    AuditEntry(
+        at=NOW - 1800,
+        actor="night-shift",
+        origin="tui",
+        action="asic.wake",
+        target=DETAIL_DEVICE,
+        reason="",
+        params={},
+        ok=True,
+        code="ok",
+        message=f"{DETAIL_DEVICE}: wake accepted",
+    ),
+    AuditEntry(
+        at=NOW - 600,
+        actor="ha-automation",
+        origin="mqtt",
+        action="asic.switch_pool",
+        target=DETAIL_DEVICE,
+        reason="failover test",
+        params={"pool": 2},
+        ok=False,
+        code="failed",
+        message=f"{DETAIL_DEVICE}: switch_pool refused by the firmware: pool 2 is dead",
+    ),
+)
 
 
 class FixedSite:
     """A site that never changes: for screenshots, where live noise would make every run differ."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
-        self._snapshot = snapshot
+    def __init__(self, state_dir: Path) -> None:
+        self.store = fixed_store()
+        self._snapshot = self.store.snapshot(now=NOW)
+        self.audit = AuditLog.in_state_dir(state_dir)
+        self.actions = ActionPath(self.audit, clock=lambda: NOW)
+        self.events = EventHub()
+
+    async def seed_audit(self) -> None:
+        for entry in AUDIT_SEED:
+            await self.audit.record(entry)
 
     async def __aenter__(self) -> Self:
         return self
@@ -106,7 +262,7 @@ class FixedSite:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        return None
+        self.audit.close()
 
     async def run(self) -> None:
         await asyncio.Event().wait()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import msgspec
 from textual.widgets import Input
 
 from console.site import Site
 from console.tui.app import HashpivotApp
 from console.tui.widgets.device_table import DeviceTable
-from tests.tui.site_fixtures import FixedSite, fixed_snapshot
+from tests.tui.site_fixtures import NOW, FixedSite
 
 
 async def wait_for_rows(pilot, table: DeviceTable, rows: int, with_readings: int) -> None:  # type: ignore[no-untyped-def]
@@ -35,7 +36,7 @@ async def test_live_readings_problems_first_filter_and_sort(live_site: Site) -> 
     app = HashpivotApp(live_site)
     async with app.run_test(size=(160, 40)) as pilot:
         table = app.fleet.table
-        await wait_for_rows(pilot, table, rows=6, with_readings=5)
+        await wait_for_rows(pilot, table, rows=7, with_readings=6)
 
         assert cell(table, "b-s21", "state") == "hashing"
         assert cell(table, "b-s21", "hashrate").endswith("TH/s")
@@ -58,7 +59,7 @@ async def test_live_readings_problems_first_filter_and_sort(live_site: Site) -> 
         assert order(table) == ["d-luxos"]
         await pilot.press("escape")
         await pilot.pause()
-        assert table.row_count == 6
+        assert table.row_count == 7
 
         # Sort by hashrate by clicking its header (x = the widths and padding of the columns
         # before it), then reverse with `r`. The hung miner (no hashrate) stays last both ways.
@@ -80,7 +81,7 @@ async def test_cells_update_in_place_without_rebuilding(live_site: Site) -> None
     app = HashpivotApp(live_site)
     async with app.run_test(size=(160, 40)) as pilot:
         table = app.fleet.table
-        await wait_for_rows(pilot, table, rows=6, with_readings=5)
+        await wait_for_rows(pilot, table, rows=7, with_readings=6)
         row_keys_before = set(table.rows)
         adds = 0
         original_add_row = table.add_row
@@ -96,17 +97,45 @@ async def test_cells_update_in_place_without_rebuilding(live_site: Site) -> None
         assert set(table.rows) == row_keys_before
 
 
-def test_fleet_screen_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_fleet_screen_80x24(snap_compare, tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(
-        HashpivotApp(FixedSite(fixed_snapshot())), terminal_size=(80, 24), run_before=_settle
+        HashpivotApp(FixedSite(tmp_path)), terminal_size=(80, 24), run_before=_settle
     )
 
 
-def test_fleet_screen_160x48(snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_fleet_screen_160x48(snap_compare, tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(
-        HashpivotApp(FixedSite(fixed_snapshot())), terminal_size=(160, 48), run_before=_settle
+        HashpivotApp(FixedSite(tmp_path)), terminal_size=(160, 48), run_before=_settle
     )
 
 
 async def _settle(pilot) -> None:  # type: ignore[no-untyped-def]
     await pilot.pause(0.5)
+
+
+async def test_a_tick_renders_only_the_cells_that_changed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    site = FixedSite(tmp_path)
+    app = HashpivotApp(site, tick_s=None)
+    async with app.run_test(size=(160, 40)) as pilot:
+        app.tick()
+        await pilot.pause()
+        table = app.fleet.table
+        painted = table.cells_rendered
+        assert painted > 0
+
+        app.tick()  # the same snapshot again
+        table.refresh()
+        await pilot.pause()
+        assert table.cells_rendered == painted
+
+        # One miner reports a new hashrate: its hashrate and J/TH cells render, nothing else.
+        status = next(d for d in site.snapshot().devices if d.device_id == "r1-s21-02")
+        assert status.reading is not None
+        faster = msgspec.structs.replace(status.reading, hashrate_5s_hs=205.0e12)
+        faster = msgspec.structs.replace(faster, efficiency_j_per_th=17.1)
+        site.store.record_ok("r1-s21-02", faster, at=NOW - 2)
+        site._snapshot = site.store.snapshot(now=NOW)
+        app.tick()
+        await pilot.pause()
+        assert cell(table, "r1-s21-02", "hashrate") == "205.0 TH/s"
+        assert table.cells_rendered - painted == 2

@@ -1,4 +1,9 @@
-"""The fleet screen: site totals on top, the live device table, a filter line, the footer."""
+"""The fleet screen: site totals on top, the live device table, a filter line, the footer.
+
+Enter (or a double click) on a row opens that device's detail screen; the device action keys
+work on the highlighted row too (listed in help, not in the footer, which is kept for the
+table's own keys at 80 columns).
+"""
 
 from __future__ import annotations
 
@@ -8,25 +13,29 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input
 
-from console.model import Snapshot
+from console.model import DeviceStatus, Snapshot
+from console.tui.device_actions import action_bindings, is_offered
+from console.tui.messages import OpenDevice, RunAction
 from console.tui.rows import COLUMN_KEYS
+from console.tui.source import find_device
 from console.tui.widgets.device_table import DeviceTable
 from console.tui.widgets.site_summary import SiteSummary
 
 
 class FleetScreen(Screen[None]):
+    CSS_PATH = "fleet.tcss"
     BINDINGS = [
         Binding("slash", "filter", "Filter"),
         Binding("p", "toggle_problems", "Problems first"),
         Binding("s", "next_sort", "Sort"),
         Binding("r", "reverse_sort", "Reverse"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
+        *action_bindings(show=False),
     ]
 
-    DEFAULT_CSS = """
-    FleetScreen #filter { dock: bottom; display: none; }
-    FleetScreen #filter.visible { display: block; }
-    """
+    def __init__(self) -> None:
+        super().__init__()
+        self._snapshot: Snapshot | None = None
 
     def compose(self) -> ComposeResult:
         yield SiteSummary(id="summary")
@@ -39,8 +48,38 @@ class FleetScreen(Screen[None]):
         return self.query_one(DeviceTable)
 
     def apply(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
         self.query_one(SiteSummary).apply(snapshot)
         self.table.apply(snapshot)
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        """The snapshot the table shows."""
+        return self._snapshot
+
+    def selected_device(self) -> DeviceStatus | None:
+        device_id = self.table.selected_device_id()
+        return None if device_id is None else find_device(self._snapshot, device_id)
+
+    def action_open_selected(self) -> None:
+        device_id = self.table.selected_device_id()
+        if device_id is not None:
+            self.post_message(OpenDevice(device_id))
+
+    @on(DataTable.RowSelected, "#devices")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.post_message(OpenDevice(event.row_key.value))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "device_action":
+            return is_offered(str(parameters[0]), self.selected_device())
+        return True
+
+    def action_device_action(self, name: str) -> None:
+        device_id = self.table.selected_device_id()
+        if device_id is not None:
+            self.post_message(RunAction(name, device_id))
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -66,7 +105,7 @@ class FleetScreen(Screen[None]):
 
     def action_toggle_problems(self) -> None:
         self.table.problems_first = not self.table.problems_first
-        self.table.rebuild()
+        self.table.resort()
         state = "on" if self.table.problems_first else "off"
         self.notify(f"problems first: {state}", timeout=2)
 
@@ -76,7 +115,7 @@ class FleetScreen(Screen[None]):
 
     def action_reverse_sort(self) -> None:
         self.table.sort_reverse = not self.table.sort_reverse
-        self.table.rebuild()
+        self.table.resort()
 
     @on(DataTable.HeaderSelected)
     def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
@@ -86,7 +125,10 @@ class FleetScreen(Screen[None]):
         else:
             self._sort_by(key)
 
+    def sort_by(self, column_key: str) -> None:
+        self._sort_by(column_key)
+
     def _sort_by(self, column_key: str) -> None:
         self.table.sort_column = column_key
-        self.table.rebuild()
+        self.table.resort()
         self.notify(f"sorted by {column_key}", timeout=2)

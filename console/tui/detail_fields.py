@@ -1,0 +1,223 @@
+"""Pure presentation of one device for the detail screen: every field, the board and pool rows.
+
+No widgets here, so it is testable without a terminal. Every value goes through the one
+`MISSING` formatter: a field the hardware did not report shows `—`, never 0. Times are shown
+relative to the snapshot's own clock (`now`), so a frozen snapshot always reads the same.
+
+Readings of other device kinds (GPUs) add their own function to `READING_FIELDS`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rich.text import Text
+
+from console.model import MISSING, DeviceKind, DeviceStatus, fmt_hashrate, fmt_num
+from console.tui.states import freshness_text, mode_text, observed_text
+from drivers.cgminer.reading import AsicReading, BoardReading, PoolReading
+
+
+@dataclass(frozen=True)
+class Field:
+    key: str
+    label: str
+    value: Text
+
+
+def _t(value: str, style: str = "") -> Text:
+    return Text(value, style=style, no_wrap=True, overflow="ellipsis")
+
+
+def fmt_age(seconds: float | None) -> str:
+    """`3 s ago`, `4 min ago`, `2 h ago`; `—` when unknown."""
+    if seconds is None:
+        return MISSING
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s ago"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.0f} h ago"
+    return f"{seconds / 86400:.0f} d ago"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """`5 d 3 h`, `2 h 10 min`, `45 s`; `—` when unreported."""
+    if seconds is None:
+        return MISSING
+    s = int(seconds)
+    days, s = divmod(s, 86400)
+    hours, s = divmod(s, 3600)
+    minutes, s = divmod(s, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {s} s"
+    return f"{s} s"
+
+
+def fmt_clock(at: float | None) -> str:
+    """Local wall-clock time of a unix timestamp, `2026-11-26 03:14:07`."""
+    if at is None:
+        return MISSING
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+
+
+def _when(at: float | None, now: float) -> str:
+    if at is None:
+        return MISSING
+    return f"{fmt_clock(at)} ({fmt_age(now - at)})"
+
+
+def _count(value: int | None) -> str:
+    return fmt_num(value, ",d")
+
+
+def device_fields(d: DeviceStatus, now: float) -> list[Field]:
+    """Identity, the three state axes, poll health, then the reading's own fields."""
+    fields = [
+        Field("device_id", "Device id", _t(d.device_id)),
+        Field("kind", "Kind", _t(d.kind.value)),
+        Field("model", "Model", _t(d.model or MISSING)),
+        Field("address", "Address", _t(f"{d.host}:{d.port}")),
+        Field("tags", "Tags", _t(", ".join(d.tags) or MISSING)),
+        Field("commanded", "Commanded", mode_text(d.commanded)),
+        Field("observed", "Observed", observed_text(d.observed)),
+        Field("freshness", "Freshness", freshness_text(d.freshness)),
+        Field(
+            "privileged",
+            "Privileged",
+            _t("yes: writes allowed" if d.privileged else "no: read only"),
+        ),
+        Field("controls", "Controls", _t(", ".join(d.controls) or "none")),
+        Field("last_ok", "Last reading", _t(_when(d.last_ok_at, now))),
+        Field("last_attempt", "Last poll", _t(_when(d.last_attempt_at, now))),
+        Field(
+            "last_error",
+            "Last error",
+            _t(d.last_error or "none", "red" if d.last_error else ""),
+        ),
+        Field("error_kind", "Error kind", _t(d.error_kind.value if d.error_kind else MISSING)),
+        Field("failures", "Failures in a row", _t(str(d.consecutive_failures))),
+        Field("polls", "Polls ok / failed", _t(f"{d.polls_ok:,} / {d.polls_failed:,}")),
+    ]
+    if d.reading is not None:
+        fields.extend(READING_FIELDS[d.kind](d.reading))
+    return fields
+
+
+def asic_reading_fields(r: AsicReading) -> list[Field]:
+    power = fmt_num(r.power_w, ",.0f", "W")
+    if r.power_w is not None and r.power_estimated:
+        power += " (nameplate estimate, not measured)"
+    fans = " ".join(f"{rpm:,}" for rpm in r.fans_rpm) + " RPM" if r.fans_rpm else MISSING
+    return [
+        Field("firmware", "Firmware", _t(r.firmware.value)),
+        Field("firmware_version", "Firmware version", _t(r.firmware_version or MISSING)),
+        Field("make", "Make", _t(r.make)),
+        Field("miner_state", "Miner says", _t(r.state.value)),
+        Field("hashrate_5s", "Hashrate (5 s)", _t(fmt_hashrate(r.hashrate_5s_hs))),
+        Field("hashrate_avg", "Hashrate (avg)", _t(fmt_hashrate(r.hashrate_avg_hs))),
+        Field("hashrate_nominal", "Hashrate (nominal)", _t(fmt_hashrate(r.nominal_hashrate_hs))),
+        Field("power", "Power", _t(power)),
+        Field("efficiency", "Efficiency", _t(fmt_num(r.efficiency_j_per_th, ".1f", "J/TH"))),
+        Field("temp_max", "Hottest chip", _t(fmt_num(r.temp_max_c, ".0f", "°C"))),
+        Field("fans", "Fans", _t(fans)),
+        Field("accepted", "Shares accepted", _t(_count(r.accepted))),
+        Field("rejected", "Shares rejected", _t(_count(r.rejected))),
+        Field("stale", "Shares stale", _t(_count(r.stale))),
+        Field("hw_errors", "Hardware errors", _t(_count(r.hardware_errors))),
+        Field("uptime", "Uptime", _t(fmt_duration(r.uptime_s))),
+        Field("boards", "Boards", _t(str(len(r.boards)) if r.boards else MISSING)),
+        Field("pools", "Pools", _t(str(len(r.pools)) if r.pools else MISSING)),
+        Field(
+            "warnings",
+            "Warnings",
+            _t("; ".join(r.warnings) or "none", "yellow" if r.warnings else ""),
+        ),
+        Field("repairs", "Reply repairs", _t(", ".join(r.repairs) or "none")),
+    ]
+
+
+READING_FIELDS: dict[DeviceKind, Callable[[AsicReading], list[Field]]] = {
+    DeviceKind.ASIC: asic_reading_fields,
+}
+"""The reading's fields per device kind; the GPU path adds `DeviceKind.GPU` here."""
+
+
+# What an operator scans first fits in 80 columns; nominal and serial follow.
+BOARD_COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("board", "Board", 5),
+    ("chips", "Chips", 11),
+    ("temp_chip", "Chip °C", 7),
+    ("temp_board", "Board °C", 8),
+    ("hashrate", "Hashrate", 11),
+    ("hw_errors", "HW err", 7),
+    ("freq", "MHz", 4),
+    ("nominal", "Nominal", 11),
+    ("serial", "Serial", 18),
+)
+
+
+def board_cells(b: BoardReading) -> tuple[Text, ...]:
+    found, expected = b.chips_found, b.chips_expected
+    if found is None:
+        chips = _t(MISSING)
+    elif expected is None:
+        chips = _t(f"{found}")
+    elif found < expected:
+        # The mark carries it without colour: a short board is the fault to look for.
+        chips = _t(f"{found}/{expected} ✗", "bold red")
+    else:
+        chips = _t(f"{found}/{expected}")
+    cells = (
+        _t(str(b.index)),
+        chips,
+        _t(fmt_num(b.temp_chip_c, ".0f")),
+        _t(fmt_num(b.temp_board_c, ".0f")),
+        _t(fmt_hashrate(b.hashrate_hs)),
+        _t(_count(b.hardware_errors)),
+        _t(fmt_num(b.frequency_mhz, ".0f")),
+        _t(fmt_hashrate(b.nominal_hashrate_hs)),
+        _t(b.serial or MISSING),
+    )
+    for cell in (*cells[2:6], cells[6], cells[7]):
+        cell.justify = "right"
+    return cells
+
+
+POOL_COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("pool", "Pool", 4),
+    ("active", "Active", 8),
+    ("status", "Status", 9),
+    ("priority", "Prio", 4),
+    ("url", "URL", 36),
+    ("user", "User", 24),
+    ("accepted", "Accepted", 9),
+    ("rejected", "Rejected", 8),
+    ("stale", "Stale", 6),
+)
+
+
+def pool_cells(p: PoolReading) -> tuple[Text, ...]:
+    status_style = {"Alive": "green", "Dead": "bold red", "Rejecting": "yellow"}.get(p.status, "")
+    cells = (
+        _t(str(p.index)),
+        _t("▶ active", "bold") if p.active else _t(""),
+        _t(p.status, status_style),
+        _t(fmt_num(p.priority, "d")),
+        _t(p.url),
+        _t(p.user or MISSING),
+        _t(_count(p.accepted)),
+        _t(_count(p.rejected)),
+        _t(_count(p.stale)),
+    )
+    for cell in cells[6:]:
+        cell.justify = "right"
+    return cells

@@ -1,0 +1,44 @@
+"""What the help screen lists: each screen's bindings, in the order an operator meets them,
+plus the mouse gestures and the palette key that are not bindings of ours."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual.binding import Binding, BindingType
+from textual.containers import ScrollableContainer
+from textual.widgets import DataTable, OptionList
+
+from console.tui.screens.confirm import ConfirmActionScreen
+from console.tui.screens.device_detail import DeviceDetailScreen
+from console.tui.screens.fleet import FleetScreen
+from console.tui.screens.help import HelpScreen, HelpSection
+from console.tui.screens.pool_picker import PoolPickerScreen
+from console.tui.widgets.device_table import DeviceTable
+
+PALETTE = Binding(
+    "ctrl+p", "command_palette", "Command palette: go to a device, device actions, sort, toggle"
+)
+
+
+def help_sections(app_bindings: Sequence[BindingType]) -> list[HelpSection]:
+    return [
+        ("Everywhere", [*app_bindings, PALETTE], ()),
+        (
+            "Fleet",
+            FleetScreen.BINDINGS,
+            (
+                ("click", "select a row; click a column header to sort by it (again: reverse)"),
+                ("double-click", "open the device's detail"),
+            ),
+        ),
+        ("Fleet table", [*DeviceTable.BINDINGS, *DataTable.BINDINGS], ()),
+        (
+            "Device detail",
+            [*DeviceDetailScreen.BINDINGS, *ScrollableContainer.BINDINGS],
+            (("", "actions appear only where the device is privileged and supports them"),),
+        ),
+        ("Confirm an action", ConfirmActionScreen.BINDINGS, (("tab", "next field or button"),)),
+        ("Pick a pool", [*PoolPickerScreen.BINDINGS, *OptionList.BINDINGS], ()),
+        ("Help", HelpScreen.BINDINGS, ()),
+    ]
