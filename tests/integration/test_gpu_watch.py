@@ -73,7 +73,14 @@ async def test_a_failing_job_is_failed_with_its_exit_code(
         assert running is not None and running.process is not None
         async with watching(rig.workloads):
             os.kill(running.process.pid, signal.SIGKILL)  # an OOM killer, say
-            await rig.wait_for(lambda: job_state(rig, job.id, JobState.FAILED), "job failed")
+
+            async def failed_and_freed() -> bool:
+                # The job is marked failed first; the GPU reaches IDLE after its verify-free
+                # step, which on a loaded machine can take a few polls more.
+                g0 = (await rig.workloads.gpus())[0]
+                return await job_state(rig, job.id, JobState.FAILED) and g0.switching is None
+
+            await rig.wait_for(failed_and_freed, "job failed and GPU freed")
         failed = await rig.workloads.queue.get(job.id)
         assert failed is not None and failed.last_error is not None
         assert "killed by SIGKILL" in failed.last_error and failed.log_path in failed.last_error
