@@ -86,7 +86,9 @@ def test_snapshot_table_on_the_bundled_demo_site() -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split()[:3] == ["NAME", "MODEL", "FIRMWARE"]
-    assert "demo: 40 devices" in result.stdout
+    assert "demo: 48 devices" in result.stdout  # 40 ASICs and 8 GPUs
+    gpu_rows = [line for line in lines if "gpu/" in line]
+    assert len(gpu_rows) == 8 and all("NVIDIA" in row for row in gpu_rows)
     for family in ("antminer_stock", "whatsminer", "braiins", "luxos", "avalon", "vnish"):
         assert family in result.stdout
 
