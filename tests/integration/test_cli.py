@@ -148,3 +148,19 @@ def test_demo_address_taken_gives_a_clear_error() -> None:
     assert result.returncode == 2
     assert "already in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_simulate_gpus_prints_a_config_the_console_runs_on(tmp_path: Path) -> None:
+    created = hashpivot("simulate", "--gpus", "2", "--gpu-dir", str(tmp_path / "gpus"))
+    assert created.returncode == 0, created.stderr
+    assert created.stderr.count("GPU-") == 2
+    site = tmp_path / "site.toml"
+    site.write_text(f'[site]\nname = "g"\nstate_dir = "{tmp_path / "state"}"\n' + created.stdout)
+    result = hashpivot("snapshot", "--json", "--config", str(site))
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    gpus = [d for d in doc["devices"] if d["kind"] == "gpu"]
+    assert [g["model"] for g in gpus] == ["NVIDIA GeForce RTX 3090", "NVIDIA GeForce RTX 4090"]
+    assert all(g["freshness"] == "fresh" and g["gpu"]["mode"] == "idle" for g in gpus)
+    again = hashpivot("simulate", "--gpus", "3", "--gpu-dir", str(tmp_path / "gpus"))
+    assert again.returncode == 2 and "already holds 2 simulated GPUs" in again.stderr
