@@ -233,23 +233,27 @@ class Bridge:
         while True:
             await self.outbox.wait()
             await self.transport.wait_connected()
-            await self._send_waiting()
+            if not await self._send_waiting():
+                await asyncio.sleep(0.05)  # the transport noticed first; let it reconnect
 
-    async def _send_waiting(self) -> None:
+    async def _send_waiting(self) -> bool:
+        """Send everything waiting; False if the connection went away (the rest waits)."""
         batch = self.outbox.take_all()
         for start in range(0, len(batch), CHUNK):
             try:
                 await self.transport.send(batch[start : start + CHUNK])
             except TransportDown:
                 self.outbox.restore(batch[start:])
-                return
+                return False
+        return True
 
     async def flush(self, timeout_s: float) -> None:
         """Send what is waiting, if connected, for at most `timeout_s`."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
                 while len(self.outbox) and self.transport.connected:
-                    await self._send_waiting()
+                    if not await self._send_waiting():
+                        return
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll, publish and take commands until `stop` is set; then shut down gracefully."""

@@ -138,7 +138,8 @@ class MqttTransport:
         self._tls = tls_context(broker.tls) if broker.tls is not None else None
         self._v5 = True
         self._client: aiomqtt.Client | None = None
-        self._up = asyncio.Event()
+        self._up = asyncio.Event()  # ready: connected and the on_connect hook has run
+        self._open = False  # connected (CONNACK received), hook or not
         self._stopping = asyncio.Event()
         self.connects = 0
         self.published = 0
@@ -148,13 +149,15 @@ class MqttTransport:
 
     @property
     def connected(self) -> bool:
-        return self._up.is_set()
+        """Whether a session with the broker is open now."""
+        return self._open
 
     @property
     def protocol(self) -> str:
         return "5" if self._v5 else "3.1.1"
 
     async def wait_connected(self) -> None:
+        """Return once connected and the `on_connect` hook has run (`send` works then)."""
         await self._up.wait()
 
     def _live_client(self) -> aiomqtt.Client:
@@ -233,6 +236,7 @@ class MqttTransport:
             if any(getattr(code, "value", code) >= 0x80 for code in granted):
                 log.warning("broker refused the subscription to %s (check its ACL)", topic)
         self.connects += 1
+        self._open = True
         log.info(
             "connected to MQTT broker %s:%d as %s (MQTT %s)",
             self.broker.host,
@@ -256,6 +260,7 @@ class MqttTransport:
             )
         finally:
             self._up.clear()
+            self._open = False
             reader.cancel()
             stopping.cancel()
             with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
@@ -322,20 +327,29 @@ class MqttTransport:
                 failed = [r for r in results if isinstance(r, BaseException)]
                 if failed:
                     raise TransportDown(f"publish not acknowledged: {failed[0]}")
-            await self._drain(paho)
+            await self._drain(client)
         except aiomqtt.MqttError as exc:
+            self._up.clear()
             raise TransportDown(str(exc)) from exc
+        except TransportDown:
+            # Not ready until the reader has seen the disconnect and we have reconnected:
+            # otherwise the caller would retry at once, in a loop that never yields.
+            self._up.clear()
+            raise
         finally:
             for pending in acks:  # coroutines never awaited after an early failure
                 if asyncio.iscoroutine(pending):
                     pending.close()
         self.published += len(messages)
 
-    async def _drain(self, paho: Any) -> None:
+    async def _drain(self, client: aiomqtt.Client) -> None:
         """Wait until paho's output buffer has been written to the socket."""
+        paho = client._client
         spins = 0
         while paho.want_write():
-            if not self._up.is_set():
+            # The buffer of a dead connection never empties: stop when this connection is no
+            # longer the live one (even if a new one is up already).
+            if self._client is not client or not self._up.is_set():
                 raise TransportDown("connection lost while sending")
             # Yield at once a few times (the writer usually empties it in one loop turn),
             # then sleep a little: a broker that reads slowly should not cost a busy loop.
