@@ -208,8 +208,11 @@ async def test_commands_reply_ok_or_with_a_clear_error(
     async with bridge_running(write_config(tmp_path, fleet, broker, prefix), prefix) as run:
         async with Subscriber(broker, f"{prefix}/#", "me/replies") as sub:
             await settled(sub, run)
-            await publish(broker, run.topic("cmd/asic.curtail"), b'{"device": "lux", "x": 1, '
-                          b'"request_id": "bad-1"}')  # fmt: skip
+            await publish(
+                broker,
+                run.topic("cmd/asic.curtail"),
+                b'{"device": "lux", "x": 1, "request_id": "bad-1"}',
+            )
             await publish(broker, run.topic("cmd/asic.curtail"), b"{oops")
             await sub.wait_for(lambda: sub.on(run.topic("reply/bad-1")), what="reply bad-1")
             bad = json.loads(sub.on(run.topic("reply/bad-1"))[0].payload)
@@ -252,8 +255,11 @@ async def test_commands_reply_ok_or_with_a_clear_error(
             )
         assert fleet.miners[0].truth.state == "curtailed"
         [(_, entry)] = await run.site.audit.recent(target="lux")
-        assert (entry.origin, entry.actor, entry.reason) == ("mqtt", "ops (unverified)",
-                                                             "peak price")  # fmt: skip
+        assert (entry.origin, entry.actor, entry.reason) == (
+            "mqtt",
+            "ops (unverified)",
+            "peak price",
+        )
 
 
 async def test_commands_are_off_unless_configured(

@@ -251,9 +251,15 @@ def test_site_state_has_totals_host_and_bridge_counters(tmp_path: Path) -> None:
     store = Store("north", [info("m1")], clock=lambda: 2000.0)
     store.record_ok("m1", asic_reading(), at=1999.0)
     counters = BridgeCounters(
-        connected=True, connects=1, published=10, queued=0, coalesced=3, dropped=1,
-        commands=0, commands_refused=0,
-    )  # fmt: skip
+        connected=True,
+        connects=1,
+        published=10,
+        queued=0,
+        coalesced=3,
+        dropped=1,
+        commands=0,
+        commands_refused=0,
+    )
     body, document = site_state(store.snapshot(), counters)
     doc = json.loads(document)
     assert doc["schema"] == "hashpivot.mqtt.site/1" and doc["ts"] == 2000.0
@@ -346,9 +352,15 @@ def info(device_id: str) -> DeviceInfo:
 
 def counters() -> BridgeCounters:
     return BridgeCounters(
-        connected=True, connects=1, published=0, queued=0, coalesced=0, dropped=0,
-        commands=0, commands_refused=0,
-    )  # fmt: skip
+        connected=True,
+        connects=1,
+        published=0,
+        queued=0,
+        coalesced=0,
+        dropped=0,
+        commands=0,
+        commands_refused=0,
+    )
 
 
 def test_publisher_sends_only_changes_and_transition_events() -> None:
