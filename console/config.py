@@ -373,7 +373,7 @@ class MqttConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     jobs). Off unless set here; when on, restrict who may write `cmd/#` with the broker's
     ACL (docs/mqtt.md) — the ACL is what authenticates an operator."""
 
-    publish_interval_s: PublishIntervalSeconds = 0.5
+    publish_interval_s: PublishIntervalSeconds = 0.25
     """Seconds between two looks at the site: each publishes the devices whose state changed."""
 
     full_refresh_s: RefreshSeconds = 300.0

@@ -16,9 +16,10 @@ until that reading exists and is added here.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, get_args
 
 import msgspec
 
@@ -65,6 +66,18 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
+@functools.cache
+def struct_fields(cls: type[msgspec.Struct]) -> tuple[str, ...]:
+    """The fields of a status class that can hold a Struct (a reading, earnings): the only
+    ones `summarise` needs to look at. Resolved once per class."""
+    names = []
+    for field in msgspec.structs.fields(cls):
+        types = get_args(field.type) or (field.type,)
+        if any(isinstance(t, type) and issubclass(t, msgspec.Struct) for t in types):
+            names.append(field.name)
+    return tuple(names)
+
+
 def summarise(status: DeviceStatus) -> DeviceSummary:
     """Hashrate, power, temperature and profit of a device, wherever its status keeps them.
 
@@ -73,7 +86,7 @@ def summarise(status: DeviceStatus) -> DeviceSummary:
     if status.freshness is Freshness.LOST:
         return _NOTHING
     hashrate = power = temp = profit = None
-    for name in status.__struct_fields__:
+    for name in struct_fields(type(status)):
         value = getattr(status, name)
         if isinstance(value, AsicReading):
             hashrate = value.hashrate_5s_hs if value.hashrate_5s_hs else value.hashrate_avg_hs
@@ -99,18 +112,23 @@ def encode_status(status: DeviceStatus) -> bytes:
     return encode(status)
 
 
+_DEVICE_HEAD: Final = b'{"schema":"' + DEVICE_SCHEMA.encode() + b'","ts":'
+
+
 def device_document(status: DeviceStatus, encoded_status: bytes, taken_at: float) -> bytes:
     """`device/<id>/state`: schema, snapshot time, problem flag and summary, then every field
-    of the `DeviceStatus` (spliced in from `encoded_status`, which is a JSON object)."""
-    head = encode(
-        {
-            "schema": DEVICE_SCHEMA,
-            "ts": taken_at,
-            "problem": status.problem,
-            "summary": summarise(status),
-        }
+    of the `DeviceStatus` (spliced in from `encoded_status`, which is a JSON object). Built
+    from pieces because this runs for every state published (10,000 a second at scale)."""
+    return b"".join(
+        (
+            _DEVICE_HEAD,
+            encode(taken_at),
+            b',"problem":true,"summary":' if status.problem else b',"problem":false,"summary":',
+            encode(summarise(status)),
+            b",",
+            encoded_status[1:],
+        )
     )
-    return head[:-1] + b"," + encoded_status[1:]
 
 
 def availability(status: DeviceStatus) -> bytes:
