@@ -381,7 +381,9 @@ class MqttConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
 
     queue_max: QueueMessages = 50_000
     """Messages held for the broker at most. While it is away, only the latest state of each
-    device is kept; past this bound new messages are dropped (and counted in `site/state`)."""
+    device is kept; past this bound new messages are dropped (and counted in `site/state`).
+    Never less than 3 per device + 100 (one copy of every retained topic): a smaller value is
+    raised to that."""
 
     reconnect_max_s: ReconnectSeconds = 60.0
     """Cap, in seconds, of the exponential back-off between connection attempts."""

@@ -43,6 +43,8 @@ class TlsFiles:
     ca_file: Path
     cert_file: Path
     key_file: Path
+    client_cert_file: Path
+    client_key_file: Path
 
 
 def make_tls_files(directory: Path) -> TlsFiles:
@@ -86,6 +88,29 @@ def make_tls_files(directory: Path) -> TlsFiles:
         )
         .sign(ca_key, hashes.SHA256())
     )
+
+    def pem_key(private: ec.EllipticCurvePrivateKey) -> bytes:
+        return private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    client_cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("hashpivot-bridge"))
+        .issuer_name(ca_cert.subject)
+        .public_key(client_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
@@ -111,16 +136,18 @@ def make_tls_files(directory: Path) -> TlsFiles:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    files = TlsFiles(
+        directory / "ca.pem",
+        directory / "server.pem",
+        directory / "server.key",
+        directory / "client.pem",
+        directory / "client.key",
+    )
     files.ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     files.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    files.key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
+    files.key_file.write_bytes(pem_key(key))
+    files.client_cert_file.write_bytes(client_cert.public_bytes(serialization.Encoding.PEM))
+    files.client_key_file.write_bytes(pem_key(client_key))
     return files
 
 
@@ -132,6 +159,7 @@ class Mosquitto:
     users: dict[str, str] | None = None
     acl: str | None = None
     tls: TlsFiles | None = None
+    require_client_cert: bool = False
     port: int = field(default_factory=free_port)
     host: str = HOST
     _proc: subprocess.Popen[bytes] | None = None
@@ -156,6 +184,8 @@ class Mosquitto:
                 f"certfile {self.tls.cert_file}",
                 f"keyfile {self.tls.key_file}",
             ]
+            if self.require_client_cert:
+                lines.append("require_certificate true")
         if self.users is None:
             lines.append("allow_anonymous true")
         else:

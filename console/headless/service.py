@@ -55,6 +55,8 @@ sends a retained message right behind the subscription's acknowledgement, so on 
 link this is far more than needed; with no inventory retained, it is what a connect costs."""
 FLUSH_S: Final = 3.0
 """On a graceful stop, how long pending messages may take to go out before `offline`."""
+RETAINED_PER_DEVICE: Final = 3
+"""Retained topics per device: state, availability, discovery."""
 COMMAND_CONCURRENCY: Final = 64
 """Commands running at once; more wait (each action locks its own device anyway)."""
 
@@ -72,7 +74,16 @@ class Bridge:
         self.settings = settings
         self._clock = clock
         self.topics = Topics(settings.prefix, settings.site, settings.discovery_prefix)
-        self.outbox = Outbox(settings.queue_max)
+        # The queue must hold the whole site's retained state once (state, availability and
+        # discovery per device), or a reconnect could never publish all of it.
+        devices = len(site.snapshot().devices)
+        floor = RETAINED_PER_DEVICE * devices + 100
+        if settings.queue_max < floor:
+            log.info(
+                "[mqtt] queue_max %d is below %d for %d devices; using %d",
+                *(settings.queue_max, floor, devices, floor),
+            )
+        self.outbox = Outbox(max(settings.queue_max, floor))
         self.publisher = Publisher(
             self.topics,
             self.outbox,

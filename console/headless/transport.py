@@ -265,6 +265,13 @@ class MqttTransport:
                 self.last_error = str(exc)
             except aiomqtt.MqttError as exc:
                 self.last_error = str(exc) or type(exc).__name__
+                if self._tls is not None and "timed out" in self.last_error:
+                    # A TLS 1.3 broker that wants a client certificate completes the
+                    # handshake, then drops us: all we see is no CONNACK.
+                    self.last_error += (
+                        " (over TLS; if the broker requires a client certificate, set "
+                        "cert_file and key_file in [mqtt])"
+                    )
             finally:
                 self._up.clear()
                 self._client = None

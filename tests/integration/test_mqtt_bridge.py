@@ -336,29 +336,47 @@ async def nothing() -> None:
 
 
 @pytest.mark.parametrize(
-    ("ca", "insecure", "connects"),
-    [("ours", False, True), ("system", False, False), ("system", True, True)],
-    ids=["with-our-ca", "unknown-ca-refused", "insecure-when-explicit"],
+    ("ca", "insecure", "client_cert", "connects", "error"),
+    [
+        ("ours", False, None, True, ""),
+        ("system", False, None, False, "certificate verify failed"),
+        ("system", True, None, True, ""),
+        ("ours", False, True, True, ""),
+        ("ours", False, False, False, "client certificate"),
+    ],
+    ids=[
+        "with-our-ca",
+        "unknown-ca-refused",
+        "insecure-when-explicit",
+        "client-certificate",
+        "client-certificate-missing",
+    ],
 )
 async def test_tls(
     tmp_path: Path,
     make_broker: Callable[..., Mosquitto],
     ca: str,
     insecure: bool,
+    client_cert: bool | None,
     connects: bool,
+    error: str,
 ) -> None:
     files = make_tls_files(tmp_path)
-    tls_broker = make_broker(tls=files)
+    tls_broker = make_broker(tls=files, require_client_cert=client_cert is not None)
     transport = MqttTransport(
         BrokerSettings(
             host=tls_broker.host,
             port=tls_broker.port,
             client_id="tls-test",
             tls=TlsSettings(
-                ca_file=str(files.ca_file) if ca == "ours" else None, insecure=insecure
+                ca_file=str(files.ca_file) if ca == "ours" else None,
+                cert_file=str(files.client_cert_file) if client_cert else None,
+                key_file=str(files.client_key_file) if client_cert else None,
+                insecure=insecure,
             ),
             reconnect_min_s=0.1,
             reconnect_max_s=0.2,
+            connect_timeout_s=2.0,
         ),
         availability_topic="tls/availability",
         subscriptions=[],
@@ -370,6 +388,7 @@ async def test_tls(
         if connects:
             await asyncio.wait_for(transport.wait_connected(), 15)
             context = ssl.create_default_context(cafile=str(files.ca_file))
+            context.load_cert_chain(files.client_cert_file, files.client_key_file)
             async with Subscriber(tls_broker, "tls/#", tls_context=context) as sub:
                 await sub.wait_for(lambda: sub.last("tls/availability"), what="online over TLS")
         else:
@@ -377,7 +396,7 @@ async def test_tls(
                 if transport.last_error:
                     break
                 await asyncio.sleep(0.05)
-            assert transport.last_error and "certificate verify failed" in transport.last_error
+            assert transport.last_error and error in transport.last_error, transport.last_error
             assert not transport.connected and not task.done()  # still trying, not crashed
     finally:
         await transport.stop()

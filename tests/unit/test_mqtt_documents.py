@@ -10,7 +10,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from console.config import load_config
+from console.config import check_config, format_problem, load_config
 from console.headless.commands import SCHEMAS
 from console.headless.discovery import discovery_document, identity
 from console.headless.outbox import Outbox
@@ -171,6 +171,38 @@ def test_settings_precedence_and_secrets(tmp_path: Path) -> None:
     # TLS files with a plain-TCP URL from the command line: refused, with what to do.
     with pytest.raises(SettingsError, match="use mqtts://"):
         resolve(config, "mqtt://192.0.2.6")
+
+
+def test_mqtt_table_problems_name_the_key_and_the_fix(tmp_path: Path) -> None:
+    path = site_file(
+        tmp_path,
+        'url = "mqtt://bridge:hunter2@192.0.2.5/hp"\nusername = "b"\n'
+        'ca_file = "/etc/ca.pem"\nkey_file = "/etc/k.pem"\n'
+        'password_env = "P"\npassword_file = "/etc/p"\ndiscovery_prefix = "home/+"\n',
+    )
+    problems = {p.key_path: p for p in check_config(path)}
+    assert set(problems) == {
+        "mqtt.url",
+        "mqtt.username",
+        "mqtt.ca_file",
+        "mqtt.key_file",
+        "mqtt.password_file",
+        "mqtt.discovery_prefix",
+    }
+    url = problems["mqtt.url"]
+    assert "password" in url.message and "password_env" in url.hint and url.line == 4
+    assert "mqtts://" in problems["mqtt.ca_file"].hint
+    text = format_problem(problems["mqtt.password_file"])
+    assert text.startswith(f"{path}: mqtt (line 9): password_file: both password_env")
+    bad = site_file(tmp_path, 'url = "http://192.0.2.5"\n')
+    [problem] = check_config(bad)
+    assert "expected mqtt:// or mqtts://" in problem.message and "mqtt://" in problem.hint
+    # Certificate checks can only be given up explicitly, and only over TLS.
+    assert (
+        check_config(site_file(tmp_path, 'url = "mqtts://b.example/x"\ntls_insecure = true')) == []
+    )
+    [plain] = check_config(site_file(tmp_path, 'url = "mqtt://b.example/x"\ntls_insecure = true'))
+    assert plain.key_path == "mqtt.tls_insecure"
 
 
 def test_password_sources(tmp_path: Path) -> None:
