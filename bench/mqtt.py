@@ -51,7 +51,7 @@ import numpy as np  # noqa: E402
 from console.actions import ActionPath  # noqa: E402
 from console.audit import AuditLog  # noqa: E402
 from console.config import load_config  # noqa: E402
-from console.headless.service import Bridge  # noqa: E402
+from console.headless.service import Bridge, tune_gc  # noqa: E402
 from console.headless.settings import resolve  # noqa: E402
 from console.model import DeviceKind  # noqa: E402
 from console.store import DeviceInfo, Store  # noqa: E402
@@ -264,6 +264,7 @@ async def bench(args: argparse.Namespace, workdir: Path, port: int) -> tuple[flo
     settings = resolve(load_config(config_path), env={})
     bridge = Bridge(site, settings)  # type: ignore[arg-type]
     site.record(args.devices)  # every device has a first reading before the bridge starts
+    tune_gc()  # as `hashpivot headless` does once its site is built
     connect_profiler = None
     if args.profile and args.phase == "connect":
         import cProfile

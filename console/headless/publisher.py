@@ -76,13 +76,29 @@ class Publisher:
 
     def publish(self, snapshot: Snapshot, counters: BridgeCounters) -> int:
         """Queue what changed in `snapshot`; returns how many messages were queued."""
+        self.begin(snapshot)
+        queued = self.publish_devices(snapshot.devices, snapshot.taken_at)
+        return queued + self.publish_site(snapshot, counters)
+
+    # `publish` in three steps, so that a caller can let the transport send the first devices
+    # of a large site while later ones are still being encoded.
+
+    def begin(self, snapshot: Snapshot) -> None:
+        """Start a look at `snapshot` (and a full refresh, when one is due)."""
         now = snapshot.taken_at
         if self._refreshed_at is None or now - self._refreshed_at >= self.full_refresh_s:
             self._refreshed_at = now
             self.refresh()
+
+    def publish_devices(self, devices: Iterable[DeviceStatus], now: float) -> int:
         queued = 0
-        for status in snapshot.devices:
+        for status in devices:
             queued += self._device(status, now)
+        return queued
+
+    def publish_site(self, snapshot: Snapshot, counters: BridgeCounters) -> int:
+        now = snapshot.taken_at
+        queued = 0
         body, site = site_state(snapshot, counters)
         if body != self._site:  # the timestamp alone changing is no news
             self._site = body
