@@ -252,7 +252,7 @@ def describe(name: str, recv: np.ndarray, read: np.ndarray, extra: str = "") -> 
     )
 
 
-async def bench(args: argparse.Namespace, workdir: Path, port: int) -> tuple[float, ...]:
+async def bench(args: argparse.Namespace, workdir: Path, port: int) -> dict[str, float]:
     site = BenchSite(args.devices, workdir / "state")
     config_path = workdir / "site.toml"
     config_path.write_text(
@@ -312,13 +312,16 @@ async def bench(args: argparse.Namespace, workdir: Path, port: int) -> tuple[flo
     usage0 = resource.getrusage(resource.RUSAGE_SELF)
     wall0 = time.monotonic()
     coalesced0, dropped0 = bridge.outbox.coalesced, bridge.outbox.dropped
+    lag_max = 0.0  # the longest the event loop kept this loop waiting beyond its sleep
     while (elapsed := time.monotonic() - wall0) < args.seconds:
         # Catch up on what is owed by now, so a busy loop does not lower the offered rate.
         count = int(args.rate * elapsed) - recorded
         if count > 0:
             site.record(count)
             recorded += count
+        asleep = time.monotonic()
         await asyncio.sleep(batch_s)
+        lag_max = max(lag_max, time.monotonic() - asleep - batch_s)
     t_end = time.time()
     await drained()
     usage1 = resource.getrusage(resource.RUSAGE_SELF)
@@ -332,18 +335,19 @@ async def bench(args: argparse.Namespace, workdir: Path, port: int) -> tuple[flo
     stop.set()
     await task
     site.audit.close()
-    return (
-        t_connect,
-        t_burst,
-        t_steady,
-        t_end,
-        cpu / wall,
-        coalesced,
-        dropped,
-        recorded,
-        t_connect_done,
-        connect_sent,
-    )
+    return {
+        "t_connect": t_connect,
+        "t_connect_done": t_connect_done,
+        "connect_sent": connect_sent,
+        "t_burst": t_burst,
+        "t_steady": t_steady,
+        "t_end": t_end,
+        "cpu": cpu / wall,
+        "coalesced": coalesced,
+        "dropped": dropped,
+        "recorded": recorded,
+        "lag_max": lag_max,
+    }
 
 
 def main() -> None:
@@ -382,18 +386,7 @@ def main() -> None:
         )
         try:
             with asyncio.Runner(loop_factory=loop_factory) as runner:
-                (
-                    t_connect,
-                    t_burst,
-                    t_steady,
-                    t_end,
-                    cpu,
-                    coalesced,
-                    dropped,
-                    recorded,
-                    t_connect_done,
-                    connect_sent,
-                ) = runner.run(bench(args, workdir, port))
+                r = runner.run(bench(args, workdir, port))
         finally:
             time.sleep(0.5)
             sub.terminate()
@@ -402,24 +395,25 @@ def main() -> None:
             broker.terminate()
             broker.wait(10)
         recv, read = np.load(out)
-        connect = read < t_connect
-        burst = (read >= t_burst) & (read < t_steady)
-        steady = (read >= t_steady) & (read <= t_end)
+        connect = read < r["t_connect"]
+        burst = (read >= r["t_burst"]) & (read < r["t_steady"])
+        steady = (read >= r["t_steady"]) & (read <= r["t_end"])
         describe(
             "connect",
             recv[connect],
-            np.full(connect.sum(), t_connect),
-            f"; all {connect_sent} messages (states, availability, discovery, site) in "
-            f"{t_connect_done - t_connect:.2f} s",
+            np.full(connect.sum(), r["t_connect"]),
+            f"; all {r['connect_sent']:.0f} messages (states, availability, discovery, site) "
+            f"in {r['t_connect_done'] - r['t_connect']:.2f} s",
         )
         describe("burst", recv[burst], read[burst])
         describe(
             "steady",
             recv[steady],
             read[steady],
-            f"; offered {recorded} readings ({args.rate:g}/s); bridge CPU {cpu * 100:.0f}% of "
-            "one core; "
-            f"coalesced {coalesced}, dropped {dropped}",
+            f"; offered {r['recorded']:.0f} readings ({args.rate:g}/s); bridge CPU "
+            f"{r['cpu'] * 100:.0f}% of one core, longest event-loop stall "
+            f"{r['lag_max'] * 1000:.0f} ms; coalesced {r['coalesced']:.0f}, "
+            f"dropped {r['dropped']:.0f}",
         )
 
 

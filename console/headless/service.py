@@ -82,10 +82,7 @@ class Bridge:
         devices = len(site.snapshot().devices)
         floor = RETAINED_PER_DEVICE * devices + 100
         if settings.queue_max < floor:
-            log.info(
-                "[mqtt] queue_max %d is below %d for %d devices; using %d",
-                *(settings.queue_max, floor, devices, floor),
-            )
+            log.info("[mqtt] queue_max raised to %d: 3 per device + 100", floor)
         self.outbox = Outbox(max(settings.queue_max, floor))
         self.publisher = Publisher(
             self.topics,

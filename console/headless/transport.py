@@ -60,9 +60,10 @@ INCOMING_QUEUE: Final = 10_000
 """Inbound messages buffered at most (commands, the inventory, HA's status)."""
 MAX_INFLIGHT: Final = 100
 """QoS 1 messages awaiting their acknowledgement at once. paho's default, 20, makes the
-20,000 availability and discovery messages of a 10,000-device reconnect wait on round trips;
-much more costs time instead, because paho walks its in-flight list on every acknowledgement
-(measured with bench/mqtt.py: 1,000 spent 1.6 s of 11 s there)."""
+20,000 availability and discovery messages of a 10,000-device reconnect wait on round trips.
+paho walks its in-flight list on every acknowledgement, so a very large window costs CPU
+(profiled with bench/mqtt.py: at 1,000, 1.6 s of an 11 s connect); 100 and 1,000 gave the same
+connect time within the noise of a shared machine."""
 _RAW: Final = 0x00
 """Command code of a block of ready-made packets in paho's output queue: not PUBLISH and not
 DISCONNECT, the two codes paho acts on after writing, so it only writes the bytes."""
