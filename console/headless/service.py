@@ -330,10 +330,10 @@ def tune_gc() -> None:
 
     Each published state allocates a few short-lived objects; at 10,000 states a second the
     default thresholds run a collection every few milliseconds, and full collections walk
-    every object of the site (measured with bench/mqtt.py: ~700 collections in 25 s, pauses
-    up to 180 ms). Freezing what exists at start-up (config, drivers, store) takes it out of
-    every future collection, and a larger first threshold makes collections rarer (~100 in
-    25 s, pauses under 20 ms). Cyclic garbage still gets collected, just less often."""
+    every object of the site (measured with bench/mqtt.py: ~690 collections and 0.7-1.0 s of
+    collector time in 25 s). Freezing what exists at start-up (config, drivers, store) takes it
+    out of every future collection, and a larger first threshold makes collections rarer (~100
+    and 0.1 s). Cyclic garbage still gets collected, just less often."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
