@@ -28,6 +28,7 @@ replies instead of being performed again.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections import OrderedDict
@@ -51,10 +52,13 @@ ALLOWED_ACTIONS: Final = (
     "job.cancel",
 )
 
+log = logging.getLogger("hashpivot.mqtt.commands")
+
 DEDUPE_REPLIES: Final = 1024
 """Recent replies remembered to answer a redelivered command without running it twice."""
 
 DISABLED: Final = "disabled"
+FAILED: Final = "failed"
 NOT_ALLOWED: Final = "not_allowed"
 INVALID: Final = "invalid"
 
@@ -291,17 +295,32 @@ class CommandHandler:
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._running[key] = future
         try:
-            result = await self._actions.perform(
-                ActionRequest(
+            try:
+                result = await self._actions.perform(
+                    ActionRequest(
+                        action=action,
+                        target=command.target(),
+                        params=command.params(),
+                        actor=actor,
+                        origin=Origin.MQTT,
+                        reason=command.reason,
+                        request_id=request_id,
+                    )
+                )
+            except Exception as exc:  # the path itself failed (e.g. the audit log's disk)
+                log.exception("action path failed for command %s", request_id)
+                reply = Reply(
+                    ts=self._clock(),
+                    request_id=request_id,
+                    ok=False,
+                    code=FAILED,
+                    message=f"internal error: {type(exc).__name__}: {exc}; the action may "
+                    "or may not have run: check the device before retrying",
                     action=action,
                     target=command.target(),
-                    params=command.params(),
-                    actor=actor,
-                    origin=Origin.MQTT,
-                    reason=command.reason,
-                    request_id=request_id,
                 )
-            )
+                future.set_result(reply)
+                return Answer(reply, None, None, message.response_topic, message.correlation_data)
             reply = Reply(
                 ts=self._clock(),
                 request_id=request_id,

@@ -216,3 +216,21 @@ async def test_redelivered_command_runs_once(path: tuple[ActionPath, AuditLog, H
     third = await commands.handle(message)  # and once more, later
     assert len(handlers.requests) == 1 and len(await audit.recent()) == 1
     assert {a.reply.audit_id for a in [*answers, third]} == {answers[0].reply.audit_id}
+
+
+async def test_a_failing_audit_log_still_gets_a_reply(tmp_path: Path) -> None:
+    broken = tmp_path / "audit-is-a-directory"
+    broken.mkdir()
+    audit = AuditLog(broken)  # SQLite cannot open a directory: every record fails
+    actions = ActionPath(audit)
+    handlers = Handlers()
+    actions.register(ActionName.ASIC_CURTAIL, handlers.curtail)
+    try:
+        answer = await handler(actions).handle(
+            cmd("asic.curtail", {"device": "m1", "request_id": "r-disk"})
+        )
+    finally:
+        audit.close()
+    assert not answer.reply.ok and answer.reply.code == "failed"
+    assert answer.reply.request_id == "r-disk" and "internal error" in answer.reply.message
+    assert "may or may not have run" in answer.reply.message
