@@ -147,6 +147,9 @@ async def test_states_are_retained_and_discovery_is_valid_for_home_assistant(
             state = json.loads(kept[run.topic(f"device/{name}/state")])
             assert state["schema"] == "hashpivot.mqtt.device/1" and state["device_id"] == name
             assert state["summary"]["hashrate_hs"] > 0 and state["reading"] is not None
+            earnings = state["earnings"]  # the device's row of the site's earnings
+            assert earnings["revenue_usd_per_day"] > 0
+            assert state["summary"]["profit_usd_per_day"] == earnings["profit_usd_per_day"]
             assert kept[run.topic(f"device/{name}/availability")] == b"online"
         site = json.loads(kept[run.topic("site/state")])
         assert site["totals"]["devices"] == 3 and site["bridge"]["connected"] is True
@@ -162,10 +165,16 @@ async def test_states_are_retained_and_discovery_is_valid_for_home_assistant(
             name = doc["device"]["name"]
             assert doc["object_id"] == ha_object_id("mq", name)
             state = json.loads(kept[run.topic(f"device/{name}/state")])
-            for component in doc["components"].values():
+            # The site prices its miners (the config's static market), so profit is announced.
+            assert set(doc["components"]) == {"hashrate", "power", "temperature", "profit"}
+            for key, component in doc["components"].items():
                 assert component["state_topic"] == run.topic(f"device/{name}/state")
                 value = render(component["value_template"], value_json=state)
-                assert value == "None" or float(value) >= 0, (name, value)
+                if key == "profit":  # may be negative: the miner costs more than it earns
+                    profit = state["earnings"]["profit_usd_per_day"]
+                    assert float(value) == pytest.approx(profit, abs=0.006), (name, value)
+                else:
+                    assert value == "None" or float(value) >= 0, (name, value)
             assert float(render(doc["components"]["power"]["value_template"], value_json=state))
 
 
