@@ -1,5 +1,7 @@
 """Headless MQTT, without a broker: URLs, settings, topics, documents, HA discovery, and the
-publisher's change detection over a real `Store`."""
+publisher's change detection over a real `Store`. Device statuses, GPU views and snapshots are
+the console's own (`DeviceStatus`, `GpuView`, priced by the real earnings model), and the job
+queue is a real `JobQueue` over SQLite."""
 
 from __future__ import annotations
 
