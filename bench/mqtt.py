@@ -2,11 +2,14 @@
 and the end-to-end latency from a reading to a subscriber.
 
 The publishing side is hashpivot's real headless `Bridge` (publisher, outbox, pump, aiomqtt
-transport) over a real `Store` holding `--devices` ASICs; only the readings are synthetic
-(realistic S19-class `AsicReading`s: three boards, four fans, two pools, about 2.3 kB of JSON
-per device document), recorded into the store the way the poller records them. The broker is
-a real mosquitto; the subscriber is `mosquitto_sub` on `device/+/state`, piped into a small
-parser process. Broker, subscriber and parser are pinned to core 1, the bridge to core 0.
+transport) over a real `Store` holding `--devices` ASICs, each snapshot priced by the site's
+real `SitePricing` (static market from the config) as `Site.snapshot()` does, so every device
+document carries its earnings row (`--no-earnings`: unpriced snapshots, as before the bridge
+published earnings). Only the readings are synthetic (realistic S19-class `AsicReading`s:
+three boards, four fans, two pools; about 2.7 kB of JSON per device document with earnings,
+2.1 kB without), recorded into the store the way the poller records them. The broker is a real
+mosquitto; the subscriber is `mosquitto_sub` on `device/+/state`, piped into a small parser
+process. Broker, subscriber and parser are pinned to core 1, the bridge to core 0.
 
 Latency = the subscriber's receive time (mosquitto_sub `%U`) minus the reading's `last_ok_at`
 (when the store recorded it), so it includes the bridge's publish interval (`--interval`,
@@ -50,10 +53,12 @@ import numpy as np  # noqa: E402
 
 from console.actions import ActionPath  # noqa: E402
 from console.audit import AuditLog  # noqa: E402
-from console.config import load_config  # noqa: E402
+from console.config import SiteConfig, load_config  # noqa: E402
+from console.events import EventHub  # noqa: E402
 from console.headless.service import Bridge, tune_gc  # noqa: E402
 from console.headless.settings import resolve  # noqa: E402
-from console.model import DeviceKind  # noqa: E402
+from console.model import DeviceKind, Snapshot  # noqa: E402
+from console.pricing import SitePricing  # noqa: E402
 from console.store import DeviceInfo, Store  # noqa: E402
 from drivers.cgminer.reading import (  # noqa: E402
     AsicReading,
@@ -154,10 +159,13 @@ def readings(count: int, seed: int = 1) -> list[AsicReading]:
 
 
 class BenchSite:
-    """What `Bridge` needs from a `Site`: a store's snapshots and an action path. Readings are
-    recorded by the benchmark itself instead of a poller."""
+    """What `Bridge` needs from a `Site`: a store's snapshots (priced, unless `config` is None),
+    an action path and an event hub. Readings are recorded by the benchmark itself instead of
+    a poller; the site has no GPUs."""
 
-    def __init__(self, devices: int, state_dir: Path) -> None:
+    gpus = None
+
+    def __init__(self, devices: int, state_dir: Path, config: SiteConfig | None) -> None:
         self.ids = [f"r{i // 100:03d}-m{i % 100:02d}" for i in range(devices)]
         infos = [
             DeviceInfo(
@@ -176,11 +184,18 @@ class BenchSite:
         self.store = Store("bench", infos)
         self.audit = AuditLog.in_state_dir(state_dir)
         self.actions = ActionPath(self.audit)
+        self.events = EventHub()
+        self.pricing = (
+            None
+            if config is None
+            else SitePricing(config, self.ids, [info.stale_after_s for info in infos])
+        )
         self.templates = readings(64)
         self._next = 0
 
-    def snapshot(self):  # type: ignore[no-untyped-def]
-        return self.store.snapshot()
+    def snapshot(self) -> Snapshot:
+        snapshot = self.store.snapshot()
+        return snapshot if self.pricing is None else self.pricing.price(snapshot)
 
     async def run(self) -> None:
         await asyncio.Event().wait()  # readings come from record(), not a poller
@@ -253,15 +268,16 @@ def describe(name: str, recv: np.ndarray, read: np.ndarray, extra: str = "") -> 
 
 
 async def bench(args: argparse.Namespace, workdir: Path, port: int) -> dict[str, float]:
-    site = BenchSite(args.devices, workdir / "state")
     config_path = workdir / "site.toml"
     config_path.write_text(
-        '[site]\nname = "bench"\n'
+        f'[site]\nname = "bench"\nstate_dir = "{workdir / "state"}"\n'
         f'[mqtt]\nurl = "mqtt://127.0.0.1:{port}/bench"\n'
         f"publish_interval_s = {args.interval}\nqueue_max = {max(50_000, 4 * args.devices)}\n"
         f"discovery = {'false' if args.no_discovery else 'true'}\n"
     )
-    settings = resolve(load_config(config_path), env={})
+    config = load_config(config_path)
+    site = BenchSite(args.devices, workdir / "state", None if args.no_earnings else config)
+    settings = resolve(config, env={})
     bridge = Bridge(site, settings)  # type: ignore[arg-type]
     site.record(args.devices)  # every device has a first reading before the bridge starts
     tune_gc()  # as `hashpivot headless` does once its site is built
@@ -335,6 +351,8 @@ async def bench(args: argparse.Namespace, workdir: Path, port: int) -> dict[str,
     stop.set()
     await task
     site.audit.close()
+    if site.pricing is not None:
+        await site.pricing.close()
     return {
         "t_connect": t_connect,
         "t_connect_done": t_connect_done,
@@ -359,6 +377,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--interval", type=float, default=0.25, help="publish_interval_s")
     parser.add_argument("--no-discovery", action="store_true")
+    parser.add_argument(
+        "--no-earnings", action="store_true", help="unpriced snapshots: no earnings rows"
+    )
     parser.add_argument("--no-uvloop", action="store_true")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the bridge (see --phase)")
     parser.add_argument("--phase", choices=("connect", "steady"), default="steady")
@@ -380,7 +401,8 @@ def main() -> None:
         pin(0)
         print(
             f"{args.devices} devices, publish interval {args.interval:g} s, "
-            f"discovery {'off' if args.no_discovery else 'on'}; loop "
+            f"discovery {'off' if args.no_discovery else 'on'}, "
+            f"earnings {'off' if args.no_earnings else 'on'}; loop "
             f"{'uvloop' if loop_factory else 'asyncio'}; bridge on core 0, mosquitto + "
             f"subscriber on core 1 ({os.cpu_count()} cpus)"
         )

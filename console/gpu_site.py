@@ -20,7 +20,7 @@ import contextlib
 import os
 import sys
 import time
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -57,6 +57,13 @@ SWITCH_STEPS = frozenset(
         Step.STEADY,
     }
 )
+
+
+class JobsSeen(NamedTuple):
+    """The AI job queue as a GPU tick last read it, and when (unix seconds; None: not yet)."""
+
+    at: float | None
+    jobs: tuple[Job, ...]
 
 
 class GpuSetupError(RuntimeError):
@@ -168,6 +175,7 @@ class GpuSide:
         self._mining = _MiningMemory()
         self._job_states: dict[int, JobState] = {}
         self._offers: tuple[tuple[float, int], ...] = ()  # queued jobs: (rate, min VRAM)
+        self._jobs_seen = JobsSeen(None, ())
         self._managed = False
         self._exits = contextlib.ExitStack()
 
@@ -293,6 +301,7 @@ class GpuSide:
     async def _follow_jobs(self, now: float) -> None:
         """Announce jobs that failed since the last tick; keep the queued jobs for pricing."""
         jobs = await self.workloads.jobs()
+        self._jobs_seen = JobsSeen(now, tuple(jobs))
         offers = []
         for job in jobs:
             before = self._job_states.get(job.id)
@@ -322,6 +331,12 @@ class GpuSide:
                     at=event.at,
                 )
             )
+
+    @property
+    def jobs_seen(self) -> JobsSeen:
+        """The whole queue as of the last tick: for presenters that must not await (the MQTT
+        bridge's publish tick); `workloads.jobs()` reads it afresh."""
+        return self._jobs_seen
 
     # --- for the earnings model --------------------------------------------------------------
 

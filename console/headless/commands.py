@@ -42,6 +42,7 @@ from msgspec import Meta
 from console.actions import ActionPath, ActionRequest, ActionResult, Origin
 from console.headless.payloads import Reply
 from console.headless.topics import valid_request_id
+from console.workloads.queue import JobSpec
 
 ALLOWED_ACTIONS: Final = (
     "gpu.switch",
@@ -63,7 +64,7 @@ NOT_ALLOWED: Final = "not_allowed"
 INVALID: Final = "invalid"
 
 DeviceId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]+$", max_length=64)]
-JobId = Annotated[str, Meta(min_length=1, max_length=128)]
+JobId = Annotated[int, Meta(ge=1)]
 RequestId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
 Actor = Annotated[str, Meta(min_length=1, max_length=64)]
 Reason = Annotated[str, Meta(max_length=500)]
@@ -83,6 +84,10 @@ class _Command(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def params(self) -> dict[str, Any]:
         return {}
 
+    def check(self) -> str | None:
+        """What is wrong with the payload beyond its types (None: nothing)."""
+        return None
+
 
 class AsicCommand(_Command, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """asic.curtail, asic.wake, asic.reboot: `{"device": "<name>"}`."""
@@ -94,10 +99,14 @@ class AsicCommand(_Command, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 
 
 class GpuSwitchCommand(_Command, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """gpu.switch: `{"device": "<name>", "mode": "mining" | "ai" | "idle"}`."""
+    """gpu.switch: `{"device": "<name>", "mode": "mining" | "ai" | "idle"}`, or an operation
+    on a held or interrupted switch: `{"device": "<name>", "op": "retry" | "abort" |
+    "resume"}` (docs/gpu-switching.md)."""
 
     device: DeviceId
-    mode: Literal["mining", "ai", "idle"]
+    """The GPU's configured name or its UUID."""
+    mode: Literal["mining", "ai", "idle"] | None = None
+    op: Literal["retry", "abort", "resume"] | None = None
     job_id: JobId | None = None
     """The queued job to run when switching to ai (default: the queue's choice)."""
     force: bool = False
@@ -106,8 +115,19 @@ class GpuSwitchCommand(_Command, frozen=True, kw_only=True, forbid_unknown_field
     def target(self) -> str | None:
         return self.device
 
+    def check(self) -> str | None:
+        if (self.mode is None) == (self.op is None):
+            return "give exactly one of `mode` (mining, ai, idle) or `op` (retry, abort, resume)"
+        if self.job_id is not None and self.mode != "ai":
+            return '`job_id` goes with `mode` "ai"'
+        return None
+
     def params(self) -> dict[str, Any]:
-        params: dict[str, Any] = {"mode": self.mode}
+        params: dict[str, Any] = {}
+        if self.mode is not None:
+            params["mode"] = self.mode
+        if self.op is not None:
+            params["op"] = self.op
         if self.job_id is not None:
             params["job_id"] = self.job_id
         if self.force:
@@ -116,21 +136,24 @@ class GpuSwitchCommand(_Command, frozen=True, kw_only=True, forbid_unknown_field
 
 
 class JobSubmitCommand(_Command, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """job.submit: `{"job": {...}}`, the job definition the workloads layer validates."""
+    """job.submit: `{"job": {...}}`, the job definition (`JobSpec`: argv, name, customer,
+    rate_usd_per_gpu_hour, min_vram_bytes, priority, checkpoint_signal, grace_s,
+    checkpoint_dir, env)."""
 
-    job: dict[str, Any]
+    job: JobSpec
 
     def params(self) -> dict[str, Any]:
-        return dict(self.job)
+        params: dict[str, Any] = msgspec.to_builtins(self.job)
+        return params
 
 
 class JobCancelCommand(_Command, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """job.cancel: `{"job_id": "<id>"}`."""
+    """job.cancel: `{"job_id": <id>}` (the integer id `jobs/state` lists)."""
 
     job_id: JobId
 
     def target(self) -> str | None:
-        return self.job_id
+        return str(self.job_id)
 
 
 SCHEMAS: Final[dict[str, type[_Command]]] = {
@@ -283,6 +306,11 @@ class CommandHandler:
                 INVALID,
                 f"{action} payload is not a JSON object: {exc}",
                 action,
+            )
+        problem = command.check()
+        if problem is not None:
+            return self._refuse(
+                message, request_id, INVALID, f"invalid {action} payload: {problem}", action
             )
         key = f"{action} {request_id}"
         earlier = self._recent.get(key)

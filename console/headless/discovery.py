@@ -5,18 +5,20 @@ entities.
 Shape (keys abbreviated as HA documents them: `dev` device, `o` origin, `cmps` components,
 `p` platform, `stat_t` state_topic, `avty` availability, `uniq_id` unique_id, ...):
 
-* `dev`: identifiers, name, manufacturer, model, firmware of the miner or GPU;
+* `dev`: identifiers, name, manufacturer, model, firmware of the miner, or for a GPU "NVIDIA",
+  its NVML name and driver version;
 * `o`: hashpivot and its version;
 * shared options inherited by every component: the device's state topic, and availability
   from *both* the bridge's will topic and the device's own availability topic
   (`avty_mode: all`: an entity is available only while the bridge is up and the device is
   answering);
-* `cmps`: sensors for hashrate, power, temperature and profit, reading the `summary` of the
-  device document; for a GPU also its mode: a `select` that sends a `gpu.switch` command when
-  commands are enabled, else a read-only sensor.
+* `cmps`: sensors for hashrate, power, temperature and (when the site prices its devices)
+  profit, reading the `summary` of the device document; for a GPU also its utilisation, its
+  switch state (MINING, AI_RUNNING, ...), the AI job on it, its switch gain (when priced), and
+  its mode: a `select` that sends a `gpu.switch` command when commands are enabled, else a
+  read-only sensor.
 
 Values the device does not report render as `None`, which HA shows as "unknown", never 0.
-The profit sensor is only announced once the device's status carries earnings.
 """
 
 from __future__ import annotations
@@ -26,11 +28,8 @@ from typing import Any, Final
 
 import msgspec
 
-from console.headless.payloads import struct_fields
 from console.headless.topics import Topics, ha_object_id
 from console.model import DeviceKind, DeviceStatus
-from drivers.cgminer.reading import AsicReading
-from drivers.gpu_reading import GpuReading
 
 GPU_MODES: Final = ("mining", "ai", "idle")
 """The modes a GPU can be switched to (the `gpu.switch` action's `mode`)."""
@@ -48,11 +47,15 @@ ORIGIN: Final = {"name": "hashpivot", "sw": _version()}
 _encode = msgspec.json.Encoder().encode
 
 
-def _number(path: str, scale: str | None = None, digits: int = 1) -> str:
-    """A value template that renders the number at `value_json.<path>`, or None."""
+def _number(path: str, scale: str | None = None, digits: int = 1, within: str | None = None) -> str:
+    """A value template that renders the number at `value_json.<path>`, or None. `within`: a
+    parent object that may itself be null (checked first)."""
     value = f"value_json.{path}"
     shown = f"({value} / {scale})" if scale else value
-    return f"{{{{ {shown} | round({digits}) if {value} is not none else None }}}}"
+    known = f"{value} is not none"
+    if within:
+        known = f"value_json.{within} and {known}"
+    return f"{{{{ {shown} | round({digits}) if {known} else None }}}}"
 
 
 class Identity(msgspec.Struct, frozen=True):
@@ -66,31 +69,29 @@ class Identity(msgspec.Struct, frozen=True):
     has_profit: bool
 
 
-def identity(status: DeviceStatus) -> Identity:
-    """Runs for every changed device (10,000 a second at scale), so it looks only at the
-    status fields that can hold a reading or earnings."""
+def identity(status: DeviceStatus, *, priced: bool = False) -> Identity:
+    """Runs for every changed device (10,000 a second at scale). `priced`: the site computes
+    earnings (the snapshot has them), so the profit entities exist; a device the model cannot
+    price right now shows them as unknown rather than losing them."""
     make = firmware = None
     model = status.model
-    has_profit = False
-    for name in struct_fields(type(status)):
-        value = getattr(status, name)
-        if isinstance(value, AsicReading):
-            make = value.make
-            firmware = value.firmware_version
-            model = model or value.model
-        elif isinstance(value, GpuReading):
-            make = "NVIDIA"
-            firmware = value.static.driver_version
-            model = model or value.static.name
-        elif value is not None:
-            has_profit = has_profit or getattr(value, "profit_usd_per_day", None) is not None
+    if status.gpu is not None:
+        make = "NVIDIA"
+        static = status.gpu.nvml.static if status.gpu.nvml is not None else None
+        if static is not None and static.identified:
+            firmware = static.driver_version
+            model = model or static.name
+    elif status.reading is not None:
+        make = status.reading.make
+        firmware = status.reading.firmware_version
+        model = model or status.reading.model
     return Identity(
         kind=status.kind.value,
         name=status.name,
         manufacturer=make,
         model=model,
         firmware=firmware,
-        has_profit=has_profit,
+        has_profit=priced,
     )
 
 
@@ -142,6 +143,50 @@ def _sensors(uid: str, ident: Identity) -> dict[str, dict[str, Any]]:
     return components
 
 
+def _gpu_sensors(uid: str, ident: Identity) -> dict[str, dict[str, Any]]:
+    """A GPU's own entities, read from the `gpu` view (and the earnings row) of its document."""
+    components: dict[str, dict[str, Any]] = {
+        "utilisation": {
+            "p": "sensor",
+            "name": "GPU utilisation",
+            "uniq_id": f"{uid}_utilisation",
+            "unit_of_meas": "%",
+            "stat_cla": "measurement",
+            "ic": "mdi:gauge",
+            "val_tpl": _number("summary.gpu_util_pct", digits=0),
+        },
+        "state": {
+            "p": "sensor",
+            "name": "Switch state",
+            "uniq_id": f"{uid}_state",
+            "ic": "mdi:state-machine",
+            "val_tpl": "{{ value_json.gpu.state if value_json.gpu else None }}",
+        },
+        "job": {
+            "p": "sensor",
+            "name": "AI job",
+            "uniq_id": f"{uid}_job",
+            "ic": "mdi:brain",
+            # "none" is a known state (no job on the GPU); unknown only without a GPU view.
+            "val_tpl": (
+                "{{ (value_json.gpu.job.name if value_json.gpu.job else 'none') "
+                "if value_json.gpu else None }}"
+            ),
+        },
+    }
+    if ident.has_profit:
+        components["switch_gain"] = {
+            "p": "sensor",
+            "name": "Switch gain",
+            "uniq_id": f"{uid}_switch_gain",
+            "unit_of_meas": "USD/d",
+            "stat_cla": "measurement",
+            "ic": "mdi:swap-horizontal-bold",
+            "val_tpl": _number("earnings.switch_gain_usd_per_day", digits=2, within="earnings"),
+        }
+    return components
+
+
 def _gpu_mode(uid: str, device_id: str, topics: Topics, commands: bool) -> dict[str, Any]:
     if not commands:
         return {
@@ -181,6 +226,7 @@ def discovery_document(
         device["sw"] = ident.firmware
     components = _sensors(uid, ident)
     if ident.kind == DeviceKind.GPU.value:
+        components.update(_gpu_sensors(uid, ident))
         components["mode"] = _gpu_mode(uid, status.device_id, topics, commands)
     document = {
         "dev": device,

@@ -1,33 +1,36 @@
 """The JSON documents published on the state, event and reply topics (docs/mqtt.md).
 
-Device and site documents encode the snapshot's own Structs with msgspec, so every field the
-snapshot carries (readings, controls, and whatever the GPU and earnings work adds to
-`DeviceStatus` and `Snapshot`) is published without this module knowing about it. On top of
-that each device document has a small `summary` with the four numbers dashboards chart
-(hashrate, power, temperature, profit), in fixed places whatever the device kind, which is
-what the Home Assistant entities read.
+A device document is the device's `DeviceStatus` encoded with msgspec (every field the
+snapshot carries: the ASIC `reading`, the GPU's `gpu` view with its NVML reading, state
+machine, miner and job), its row of the snapshot's earnings (`DeviceEarnings`: revenue, power
+cost, profit, and for a GPU the other mode and the switch gain), and a small `summary` with the
+numbers dashboards chart (hashrate, power, temperature, profit; GPU utilisation) in fixed
+places whatever the device kind, which is what the Home Assistant entities read.
 
-`summarise` is the one place that knows where those numbers live in a `DeviceStatus`: it finds
-the readings by type (an `AsicReading`, a `GpuReading`) and the earnings by their
-`profit_usd_per_day` field, so it keeps working when those land in new `DeviceStatus` fields.
-A GPU's hashrate comes from its miner process, which no reading type carries yet: it is None
-until that reading exists and is added here.
+`summarise` is the one place that knows where those numbers live: an ASIC's in its
+`reading`, a GPU's in its `gpu` view (hashrate from its miner's API, the only proof that a
+miner hashes; power, temperature and utilisation from NVML), profit in the earnings row.
+
+The job queue (`jobs/state`) is published as `JobRecord`s: what an operator and a dashboard
+need about each job, never its argv or environment, which may carry credentials.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable, Sequence
-from typing import Any, Final, get_args
+from collections.abc import Callable
+from typing import Any, Final
 
 import msgspec
 
 from console.actions import ActionResult
+from console.economics import DeviceEarnings
+from console.events import SiteEvent
+from console.gpu_site import JobsSeen
 from console.model import DeviceStatus, Freshness, Snapshot
 from console.report import earnings_json, market_json
-from drivers.cgminer.reading import AsicReading
-from drivers.gpu_reading import GpuReading
+from console.workloads.events import StepEvent
+from console.workloads.queue import FINISHED, Job
 
 DEVICE_SCHEMA: Final = "hashpivot.mqtt.device/1"
 SITE_SCHEMA: Final = "hashpivot.mqtt.site/1"
@@ -42,22 +45,26 @@ OFFLINE: Final = b"offline"
 _encoder = msgspec.json.Encoder()
 encode = _encoder.encode
 
-JobListing = Callable[[], Sequence[Any]]
-"""Where `jobs/state` comes from: returns the AI job queue as msgspec-encodable records
-(Structs, dicts, dataclasses). `no_jobs` until the workloads layer is wired in."""
+
+JobListing = Callable[[], JobsSeen]
+"""Where `jobs/state` comes from: the queue as the site last read it. Synchronous, because it
+runs inside a publish tick (`GpuSide.jobs_seen` for a site with GPUs, `no_jobs` without)."""
 
 
-def no_jobs() -> Sequence[Any]:
-    return ()
+def no_jobs() -> JobsSeen:
+    return JobsSeen(None, ())
 
 
 class DeviceSummary(msgspec.Struct, frozen=True, kw_only=True):
     """The numbers every device document carries in one place. None = not known now."""
 
     hashrate_hs: float | None = None
+    """ASIC: SHA-256 H/s from its reading; GPU: its miner's H/s on the miner's algorithm."""
     power_w: float | None = None
     temp_c: float | None = None
     profit_usd_per_day: float | None = None
+    gpu_util_pct: float | None = None
+    """GPU utilisation from NVML (None for ASICs)."""
 
 
 _NOTHING: Final = DeviceSummary()
@@ -67,65 +74,70 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-@functools.cache
-def struct_fields(cls: type[msgspec.Struct]) -> tuple[str, ...]:
-    """The fields of a status class that can hold a Struct (a reading, earnings): the only
-    ones `summarise` needs to look at. Resolved once per class."""
-    names = []
-    for field in msgspec.structs.fields(cls):
-        types = get_args(field.type) or (field.type,)
-        if any(isinstance(t, type) and issubclass(t, msgspec.Struct) for t in types):
-            names.append(field.name)
-    return tuple(names)
-
-
-def summarise(status: DeviceStatus) -> DeviceSummary:
-    """Hashrate, power, temperature and profit of a device, wherever its status keeps them.
+def summarise(status: DeviceStatus, earnings: DeviceEarnings | None = None) -> DeviceSummary:
+    """Hashrate, power, temperature and profit of a device (and a GPU's utilisation).
 
     A lost device has no current values: its last reading is history, not the present
-    (the same rule as the site totals), so everything is None."""
+    (the same rule as the site totals and the earnings model), so everything is None."""
     if status.freshness is Freshness.LOST:
         return _NOTHING
-    hashrate = power = temp = profit = None
-    for name in struct_fields(type(status)):
-        value = getattr(status, name)
-        if isinstance(value, AsicReading):
-            hashrate = value.hashrate_5s_hs if value.hashrate_5s_hs else value.hashrate_avg_hs
-            power, temp = value.power_w, value.temp_max_c
-        elif isinstance(value, GpuReading):
-            if value.sample is not None:
-                power, temp = value.sample.power_w, value.sample.temp_gpu_c
-        elif isinstance(value, msgspec.Struct):
-            # Earnings (console.economics): any struct on the status that states a profit.
-            candidate = getattr(value, "profit_usd_per_day", None)
-            if isinstance(candidate, int | float) and not isinstance(candidate, bool):
-                profit = float(candidate)
+    hashrate = power = temp = util = None
+    reading, gpu = status.reading, status.gpu
+    if gpu is not None:
+        hashrate, power, temp = gpu.miner_hashrate_hs, gpu.power_w, gpu.temp_c
+        sample = gpu.nvml.sample if gpu.nvml is not None else None
+        util = sample.util_gpu_pct if sample is not None else None
+    elif reading is not None:
+        hashrate = reading.hashrate_5s_hs if reading.hashrate_5s_hs else reading.hashrate_avg_hs
+        power, temp = reading.power_w, reading.temp_max_c
     return DeviceSummary(
         hashrate_hs=_finite(hashrate),
         power_w=_finite(power),
         temp_c=_finite(temp),
-        profit_usd_per_day=_finite(profit),
+        profit_usd_per_day=_finite(earnings.profit_usd_per_day) if earnings else None,
+        gpu_util_pct=_finite(util),
     )
 
 
 def encode_status(status: DeviceStatus) -> bytes:
-    """The status alone: what is compared to decide whether a device changed."""
+    """The status alone: what is compared (with the earnings row) to decide whether a device
+    changed."""
     return encode(status)
+
+
+NO_EARNINGS: Final = b"null"
+
+
+def encode_earnings(earnings: DeviceEarnings | None) -> bytes:
+    """A device's earnings row as JSON (`null` when the site does not price the device now);
+    the same shape as a device's `earnings` in the snapshot JSON (docs/snapshot.md)."""
+    return NO_EARNINGS if earnings is None else encode(earnings)
 
 
 _DEVICE_HEAD: Final = b'{"schema":"' + DEVICE_SCHEMA.encode() + b'","ts":'
 
 
-def device_document(status: DeviceStatus, encoded_status: bytes, taken_at: float) -> bytes:
-    """`device/<id>/state`: schema, snapshot time, problem flag and summary, then every field
-    of the `DeviceStatus` (spliced in from `encoded_status`, which is a JSON object). Built
-    from pieces because this runs for every state published (10,000 a second at scale)."""
+def device_document(
+    status: DeviceStatus,
+    encoded_status: bytes,
+    taken_at: float,
+    earnings: DeviceEarnings | None = None,
+    encoded_earnings: bytes | None = None,
+) -> bytes:
+    """`device/<id>/state`: schema, snapshot time, problem flag, summary and earnings row,
+    then every field of the `DeviceStatus` (spliced in from `encoded_status`, which is a JSON
+    object). Built from pieces because this runs for every state published (10,000 a second
+    at scale)."""
+    if encoded_earnings is None:
+        encoded_earnings = encode_earnings(earnings)
     return b"".join(
         (
             _DEVICE_HEAD,
             encode(taken_at),
             b',"problem":true,"summary":' if status.problem else b',"problem":false,"summary":',
-            encode(summarise(status)),
+            encode(summarise(status, earnings)),
+            b',"earnings":',
+            encoded_earnings,
             b",",
             encoded_status[1:],
         )
@@ -181,8 +193,86 @@ def site_state(snapshot: Snapshot, counters: BridgeCounters) -> tuple[bytes, byt
     return body, head[:-1] + b"," + body[1:]
 
 
-def jobs_state(jobs: Sequence[Any], taken_at: float) -> bytes:
-    return encode({"schema": JOBS_SCHEMA, "ts": taken_at, "jobs": list(jobs)})
+class JobRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One job of the AI queue as `jobs/state` publishes it.
+
+    Deliberately not the queue's `Job`: its argv and environment may carry credentials
+    (tokens, data-store keys) and its paths are the console host's business; everything here
+    is what the console's own job list shows."""
+
+    id: int
+    name: str
+    customer: str
+    state: str
+    """queued, starting, running, preempting, done, failed, cancelled, requeued."""
+    priority: int
+    rate_usd_per_gpu_hour: float
+    min_vram_bytes: int
+    gpu_uuid: str | None
+    """The GPU it is placed on (starting, running, preempting), else None."""
+    progress: float
+    """0..1, from the job's own progress file."""
+    runtime_s: float
+    """Completed runs plus the current one, at the document's `ts`."""
+    earned_usd: float
+    """runtime × rate, at the document's `ts`."""
+    attempts: int
+    submitted_at: float
+    started_at: float | None
+    """Start of the current run; None while it is not running."""
+    finished_at: float | None
+    last_error: str | None
+    cancel_requested: bool
+
+
+def job_record(job: Job, at: float) -> JobRecord:
+    return JobRecord(
+        id=job.id,
+        name=job.name,
+        customer=job.customer,
+        state=job.state.value,
+        priority=job.priority,
+        rate_usd_per_gpu_hour=job.rate_usd_per_gpu_hour,
+        min_vram_bytes=job.min_vram_bytes,
+        gpu_uuid=job.gpu_uuid,
+        progress=job.progress,
+        runtime_s=job.runtime_s_at(at),
+        earned_usd=job.earned_usd_at(at),
+        attempts=job.attempts,
+        submitted_at=job.submitted_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        last_error=job.last_error,
+        cancel_requested=job.cancel_requested,
+    )
+
+
+FINISHED_JOBS_SHOWN: Final = 50
+"""Finished jobs (done, failed, cancelled) kept in `jobs/state`: the most recent ones. The queue
+keeps every job forever; a retained document must not grow with the site's history."""
+
+
+def jobs_body(seen: JobsSeen) -> bytes:
+    """The job list alone (no timestamp): what is compared to decide whether to republish.
+
+    Every job not finished, in the queue's order, then the most recently finished ones.
+    Running jobs' runtime and earnings move with each read of the queue (once per GPU tick),
+    so while a job runs the document is republished at that pace."""
+    at = seen.at if seen.at is not None else 0.0
+    open_jobs = [j for j in seen.jobs if j.state not in FINISHED]
+    finished = sorted(
+        (j for j in seen.jobs if j.state in FINISHED),
+        key=lambda j: j.finished_at or j.updated_at,
+        reverse=True,
+    )[:FINISHED_JOBS_SHOWN]
+    return encode([job_record(job, at) for job in (*open_jobs, *finished)])
+
+
+def jobs_state(body: bytes, ts: float) -> bytes:
+    """`jobs/state`: schema, when the queue was read, and the jobs (`body` from `jobs_body`)."""
+    return b"".join(
+        (b'{"schema":"', JOBS_SCHEMA.encode(), b'","ts":', encode(ts), b',"jobs":', body, b"}")
+    )
 
 
 class InventoryEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -230,6 +320,73 @@ class DeviceEvent(msgspec.Struct, frozen=True, kw_only=True):
     """The value before the transition (freshness, observed or commanded, per event)."""
     message: str | None = None
     """The device's last error, when there is one."""
+
+
+class SwitchEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """`events/switch`: one step of a GPU's workload life, as the workloads layer reports it.
+
+    A switch reports each step's start and end (ok / failed / skipped) and every state change
+    (`step` "state", `detail` from_state / to_state), all with the same `switch_id`; outside a
+    switch the supervisor reports a miner or job that exited, a re-attach after a restart,
+    a recovery (no `switch_id`)."""
+
+    schema: str = EVENT_SCHEMA
+    ts: float
+    site: str
+    event: str = "switch_step"
+    gpu: str
+    """The GPU's configured name (its device id)."""
+    uuid: str
+    switch_id: str | None
+    step: str
+    status: str
+    """started, ok, failed, skipped, info."""
+    state: str
+    """The GPU's state machine state when the event was made."""
+    message: str
+    detail: dict[str, Any]
+
+
+def switch_event(event: StepEvent, site: str) -> SwitchEvent:
+    return SwitchEvent(
+        ts=event.at,
+        site=site,
+        gpu=event.gpu,
+        uuid=event.uuid,
+        switch_id=event.switch_id,
+        step=event.step.value,
+        status=event.status.value,
+        state=event.state.value,
+        message=event.message,
+        detail=event.detail,
+    )
+
+
+class SiteAlarm(msgspec.Struct, frozen=True, kw_only=True):
+    """`events/site`: a fault an operator must hear about, once (the console's notifications):
+    a device lost or back, a job that failed, a GPU switch that failed."""
+
+    schema: str = EVENT_SCHEMA
+    ts: float
+    site: str
+    event: str
+    """device_lost, device_back, job_failed, switch_failed, action_failed."""
+    subject: str
+    """The device id, or `job <id>`."""
+    severity: str
+    """info, warning, error."""
+    message: str
+
+
+def site_alarm(event: SiteEvent, site: str) -> SiteAlarm:
+    return SiteAlarm(
+        ts=event.at,
+        site=site,
+        event=event.kind.value,
+        subject=event.subject,
+        severity=event.severity.value,
+        message=event.message,
+    )
 
 
 class ActionEvent(msgspec.Struct, frozen=True, kw_only=True):

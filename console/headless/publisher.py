@@ -3,9 +3,14 @@
 Called once per publish interval with the site's latest `Snapshot`. For each device it
 compares with what it last published: first by identity (the store hands out the same
 `DeviceStatus` object until something about the device changes, so at 10,000 devices an idle
-tick costs a dictionary lookup per device), then by the encoded bytes. What changed goes to
-the `Outbox` as retained state; transitions worth an alarm (lost, recovered, faulted,
-degraded, healthy, commanded mode) go out as events.
+tick costs a dictionary lookup per device), then by the encoded bytes of the status and the
+device's earnings row. What changed goes to the `Outbox` as retained state; transitions worth
+an alarm (lost, recovered, faulted, degraded, healthy, commanded mode) go out as events.
+
+Earnings follow the status: a device whose status object is unchanged is skipped without
+looking at its earnings row, so a new market price alone (the same readings priced anew) does
+not re-publish 10,000 documents; the next reading of each device, and the full refresh,
+carry the new figures. Site earnings (`site/state`) are compared on every tick.
 
 `refresh()` forgets what was published, so the next call re-publishes every retained topic:
 the transport asks for it on every (re)connect (a restarted broker may have lost its retained
@@ -18,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
+from console.economics import FleetEarnings
 from console.headless.discovery import Identity, discovery_document, identity
 from console.headless.outbox import Outbox, Outgoing
 from console.headless.payloads import (
@@ -27,7 +33,9 @@ from console.headless.payloads import (
     availability,
     device_document,
     encode,
+    encode_earnings,
     encode_status,
+    jobs_body,
     jobs_state,
     no_jobs,
     site_state,
@@ -36,6 +44,7 @@ from console.headless.topics import Topics, ha_object_id
 from console.model import DeviceStatus, Freshness, Observed, Snapshot
 
 _ALARMING: Final = (Observed.FAULTED, Observed.DEGRADED)
+_HEALTHY: Final = (Observed.HASHING, Observed.RUNNING_JOB)
 
 
 class Publisher:
@@ -56,13 +65,14 @@ class Publisher:
         self.full_refresh_s = full_refresh_s
         self.jobs = jobs
         self._status: dict[str, DeviceStatus] = {}  # last status handled, by identity
-        self._bytes: dict[str, bytes] = {}  # its encoding, as last published
+        self._bytes: dict[str, tuple[bytes, bytes]] = {}  # status and earnings, as published
         self._avail: dict[str, bytes] = {}
         self._ident: dict[str, Identity] = {}
         self._seen: dict[str, DeviceStatus] = {}  # for transitions; survives refresh()
         self._site: bytes | None = None
         self._jobs: bytes | None = None
         self._refreshed_at: float | None = None
+        self._earnings: FleetEarnings | None = None  # of the snapshot being published
 
     def refresh(self, *, discovery: bool = False) -> None:
         """Re-publish every retained topic at the next `publish` (discovery too if asked)."""
@@ -85,6 +95,7 @@ class Publisher:
 
     def begin(self, snapshot: Snapshot) -> None:
         """Start a look at `snapshot` (and a full refresh, when one is due)."""
+        self._earnings = snapshot.earnings
         now = snapshot.taken_at
         if self._refreshed_at is None or now - self._refreshed_at >= self.full_refresh_s:
             self._refreshed_at = now
@@ -104,13 +115,12 @@ class Publisher:
             self._site = body
             self.outbox.put_state(Outgoing(self.topics.site_state, site, 0, True))
             queued += 1
-        listing = list(self.jobs())
-        jobs = encode(listing)
+        seen = self.jobs()
+        jobs = jobs_body(seen)
         if jobs != self._jobs:
             self._jobs = jobs
-            self.outbox.put_state(
-                Outgoing(self.topics.jobs_state, jobs_state(listing, now), 0, True)
-            )
+            ts = seen.at if seen.at is not None else now
+            self.outbox.put_state(Outgoing(self.topics.jobs_state, jobs_state(jobs, ts), 0, True))
             queued += 1
         return queued
 
@@ -120,13 +130,15 @@ class Publisher:
             return 0
         self._status[device_id] = status
         queued = 0
-        encoded = encode_status(status)
+        fleet = self._earnings
+        earnings = fleet.by_id(device_id) if fleet is not None else None
+        encoded = (encode_status(status), encode_earnings(earnings))
         if self._bytes.get(device_id) != encoded:
             self._bytes[device_id] = encoded
             self.outbox.put_state(
                 Outgoing(
                     self.topics.device_state(device_id),
-                    device_document(status, encoded, now),
+                    device_document(status, encoded[0], now, earnings, encoded[1]),
                     0,
                     True,
                 )
@@ -140,7 +152,7 @@ class Publisher:
             )
             queued += 1
         if self.discovery:
-            ident = identity(status)
+            ident = identity(status, priced=fleet is not None)
             if self._ident.get(device_id) != ident:
                 self._ident[device_id] = ident
                 uid = ha_object_id(self.topics.site, device_id)
@@ -192,7 +204,7 @@ def transitions(
     if after.observed is not before.observed:
         if after.observed in _ALARMING:
             yield event(after.observed.value, before.observed.value)
-        elif before.observed in _ALARMING and after.observed is Observed.HASHING:
+        elif before.observed in _ALARMING and after.observed in _HEALTHY:
             yield event("healthy", before.observed.value)
     if after.commanded is not before.commanded:
         yield event("commanded", before.commanded.value)

@@ -3,7 +3,10 @@
 `Bridge` wires the parts: the site's snapshots go through the `Publisher` into the `Outbox`;
 a pump task moves the outbox to the `MqttTransport` whenever it is connected; inbound command
 messages go to the `CommandHandler` (each in its own task, since an action can take seconds)
-and every answer goes back out as a reply, plus an event on `events/action`.
+and every answer goes back out as a reply, plus an event on `events/action`. Two event streams
+are forwarded as they come: the workloads' step events (`events/switch`) and the site's alarms
+(`events/site`: the site's `EventHub`, plus device lost / back judged here from the snapshots
+with the console's own `FreshnessWatch`, as the TUI does).
 
 On every (re)connect, before anything else is sent, the bridge reads the retained inventory
 (`site/devices`) left by the previous run, clears the retained topics and Home Assistant
@@ -11,9 +14,10 @@ devices of devices that are no longer in the config (or all discovery documents,
 discovery has been turned off), publishes the new inventory, and asks the publisher to
 re-publish every retained topic.
 
-`run_headless` is the entry point: it loads nothing Textual, handles SIGTERM and SIGINT by
-stopping gracefully (pending messages flushed for up to `FLUSH_S`, then retained `offline`,
-then a clean disconnect), and returns the process exit code.
+`site_bridge` builds the bridge of a `Site` (the GPU side's job queue and step events wired in
+when the site has GPUs); `run_headless` is the entry point: it loads nothing Textual, handles
+SIGTERM and SIGINT by stopping gracefully (pending messages flushed for up to `FLUSH_S`, then
+retained `offline`, then a clean disconnect), and returns the process exit code.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from collections.abc import Callable
 from typing import Final
 
 from console.config import SiteConfig
+from console.events import FreshnessWatch, SiteEvent
 from console.headless.commands import Answer, CommandHandler, Inbound
 from console.headless.outbox import Outbox, Outgoing
 from console.headless.payloads import (
@@ -39,12 +44,15 @@ from console.headless.payloads import (
     decode_inventory,
     encode,
     no_jobs,
+    site_alarm,
+    switch_event,
 )
 from console.headless.publisher import Publisher
 from console.headless.settings import BridgeSettings, SettingsError, resolve
 from console.headless.topics import Topics, ha_object_id
 from console.headless.transport import MqttTransport, TransportDown
 from console.site import Site, SiteStartError
+from console.workloads.events import EventBus
 
 log = logging.getLogger("hashpivot.headless")
 
@@ -71,8 +79,11 @@ class Bridge:
         settings: BridgeSettings,
         *,
         jobs: JobListing = no_jobs,
+        steps: EventBus | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`jobs`: the AI queue for `jobs/state`; `steps`: the workloads' step events for
+        `events/switch` (both from the site's GPU side, see `site_bridge`)."""
         self.site = site
         self.settings = settings
         self._clock = clock
@@ -108,6 +119,8 @@ class Bridge:
             on_connect=self._on_connect,
             on_message=self._on_message,
         )
+        self._steps = steps
+        self._freshness = FreshnessWatch()
         self._inventory: asyncio.Future[bytes] | None = None
         self._command_slots = asyncio.Semaphore(COMMAND_CONCURRENCY)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -238,6 +251,21 @@ class Bridge:
             level, "command %s %s: %s %s", reply.request_id, reply.action, reply.code, reply.message
         )
 
+    # -- events ----------------------------------------------------------------------------
+
+    def _alarm(self, event: SiteEvent) -> None:
+        payload = encode(site_alarm(event, self.settings.site))
+        self.outbox.put_event(Outgoing(self.topics.site_events, payload, 1, False))
+
+    async def _forward_alarms(self) -> None:
+        async for event in self.site.events.subscribe():
+            self._alarm(event)
+
+    async def _forward_steps(self, bus: EventBus) -> None:
+        async for event in bus.subscribe():
+            payload = encode(switch_event(event, self.settings.site))
+            self.outbox.put_event(Outgoing(self.topics.switch_events, payload, 1, False))
+
     # -- loops -----------------------------------------------------------------------------
 
     async def _publish_loop(self) -> None:
@@ -245,6 +273,8 @@ class Bridge:
         while True:
             started = time.monotonic()
             snapshot = self.site.snapshot()
+            for event in self._freshness.update(snapshot):
+                self._alarm(event)
             self.publisher.begin(snapshot)
             devices = snapshot.devices
             for start in range(0, len(devices), SLICE):
@@ -303,7 +333,12 @@ class Bridge:
             asyncio.create_task(self.site.run(), name="site-poll"),
             asyncio.create_task(self._publish_loop(), name="mqtt-publish"),
             asyncio.create_task(self._pump(), name="mqtt-pump"),
+            asyncio.create_task(self._forward_alarms(), name="mqtt-site-events"),
         ]
+        if self._steps is not None:
+            workers.append(
+                asyncio.create_task(self._forward_steps(self._steps), name="mqtt-switch-events")
+            )
         stopping = asyncio.create_task(stop.wait())
         try:
             done, _ = await asyncio.wait(
@@ -339,9 +374,23 @@ def tune_gc() -> None:
     gc.set_threshold(20_000, 50, 100)
 
 
+def site_bridge(site: Site, settings: BridgeSettings) -> Bridge:
+    """The bridge of a site: with GPUs, `jobs/state` is their AI queue (as the GPU tick last
+    read it) and `events/switch` their workloads' step events."""
+    gpus = site.gpus
+    if gpus is None:
+        return Bridge(site, settings)
+    return Bridge(
+        site,
+        settings,
+        jobs=lambda: gpus.jobs_seen,
+        steps=gpus.workloads.events,
+    )
+
+
 async def serve(config: SiteConfig, settings: BridgeSettings, stop: asyncio.Event) -> None:
     async with Site(config) as site:
-        bridge = Bridge(site, settings)
+        bridge = site_bridge(site, settings)
         tune_gc()
         await bridge.run(stop)
 

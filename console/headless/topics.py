@@ -10,6 +10,8 @@ Under `<prefix>/v1/<site>/` (docs/mqtt.md has the full table):
     device/<id>/availability     retained, QoS 1: "online" / "offline" from the device's freshness
     events/device/<id>           QoS 1, not retained: faults and mode changes of one device
     events/action                QoS 1, not retained: results of actions taken over MQTT
+    events/switch                QoS 1, not retained: GPU switch steps and workload happenings
+    events/site                  QoS 1, not retained: device lost/back, job/switch failed
     cmd/<action>[/<user>]        QoS 1, never retained: commands (listened on, when enabled)
     reply/<request id>           QoS 1, not retained: the answer to each command
 
@@ -60,6 +62,8 @@ class Topics:
         self.inventory = f"{self.base}/site/devices"
         self.jobs_state = f"{self.base}/jobs/state"
         self.action_events = f"{self.base}/events/action"
+        self.switch_events = f"{self.base}/events/switch"
+        self.site_events = f"{self.base}/events/site"
         self.command_filter = f"{self.base}/cmd/#"
         self.ha_status = f"{discovery_prefix}/status"
         self._command_prefix = f"{self.base}/cmd/"

@@ -23,6 +23,7 @@ from console.headless.topics import ha_object_id
 from console.headless.transport import BrokerSettings, MqttTransport, TlsSettings
 from console.site import Site
 from simulators.asic import AsicFleet, MinerSpec
+from simulators.asic.spec import Fault
 from tests.ha_discovery import render, validate
 from tests.mqtt_broker import (
     Mosquitto,
@@ -71,10 +72,11 @@ def write_config(
     *,
     names: tuple[str, ...] = NAMES,
     mqtt: str = "commands = true\n",
+    poller: str = "",
 ) -> Path:
     text = (
         f'[site]\nname = "mq"\nstate_dir = "{tmp_path / "state"}"\n'
-        "[poller]\nasic_poll_interval_s = 0.3\nasic_timeout_s = 1.0\n"
+        f"[poller]\nasic_poll_interval_s = 0.3\nasic_timeout_s = 1.0\n{poller}"
         f'[mqtt]\nurl = "{broker.url}/{prefix}"\npublish_interval_s = 0.1\n'
         f"reconnect_max_s = 1\n{mqtt}"
     )
@@ -147,6 +149,9 @@ async def test_states_are_retained_and_discovery_is_valid_for_home_assistant(
             state = json.loads(kept[run.topic(f"device/{name}/state")])
             assert state["schema"] == "hashpivot.mqtt.device/1" and state["device_id"] == name
             assert state["summary"]["hashrate_hs"] > 0 and state["reading"] is not None
+            earnings = state["earnings"]  # the device's row of the site's earnings
+            assert earnings["revenue_usd_per_day"] > 0
+            assert state["summary"]["profit_usd_per_day"] == earnings["profit_usd_per_day"]
             assert kept[run.topic(f"device/{name}/availability")] == b"online"
         site = json.loads(kept[run.topic("site/state")])
         assert site["totals"]["devices"] == 3 and site["bridge"]["connected"] is True
@@ -162,10 +167,16 @@ async def test_states_are_retained_and_discovery_is_valid_for_home_assistant(
             name = doc["device"]["name"]
             assert doc["object_id"] == ha_object_id("mq", name)
             state = json.loads(kept[run.topic(f"device/{name}/state")])
-            for component in doc["components"].values():
+            # The site prices its miners (the config's static market), so profit is announced.
+            assert set(doc["components"]) == {"hashrate", "power", "temperature", "profit"}
+            for key, component in doc["components"].items():
                 assert component["state_topic"] == run.topic(f"device/{name}/state")
                 value = render(component["value_template"], value_json=state)
-                assert value == "None" or float(value) >= 0, (name, value)
+                if key == "profit":  # may be negative: the miner costs more than it earns
+                    profit = state["earnings"]["profit_usd_per_day"]
+                    assert float(value) == pytest.approx(profit, abs=0.006), (name, value)
+                else:
+                    assert value == "None" or float(value) >= 0, (name, value)
             assert float(render(doc["components"]["power"]["value_template"], value_json=state))
 
 
@@ -307,6 +318,43 @@ async def test_devices_removed_from_the_config_are_removed_from_the_broker(
             await settled(sub, run, ("lux",))
         assert await retained(broker, "homeassistant/device/+/config") == []
         assert run.topic("device/lux/state") in by_topic(await retained(broker, f"{prefix}/#"))
+
+
+async def test_a_lost_miner_and_its_return_are_announced_on_events_site(
+    tmp_path: Path, fleet: AsicFleet, broker: Mosquitto, prefix: str
+) -> None:
+    config = write_config(
+        tmp_path, fleet, broker, prefix, poller="lost_after_s = 1.5\nbackoff_max_s = 0.3\n"
+    )
+    async with bridge_running(config, prefix) as run, Subscriber(broker, f"{prefix}/#") as sub:
+        await settled(sub, run)
+        avalon = fleet.miners[2]
+        avalon.set_faults(Fault("refuse"))  # stops answering: connections refused
+
+        def alarms(kind: str) -> list[dict[str, object]]:
+            found = [json.loads(m.payload) for m in sub.on(run.topic("events/site"))]
+            return [a for a in found if a["event"] == kind]
+
+        await sub.wait_for(lambda: alarms("device_lost"), what="device_lost on events/site")
+        [lost] = alarms("device_lost")
+        assert (lost["subject"], lost["severity"]) == ("avalon", "error")
+        assert "lost" in str(lost["message"]) and lost["site"] == "mq"
+        await sub.wait_for(
+            lambda: any(
+                json.loads(m.payload)["event"] == "lost"
+                for m in sub.on(run.topic("events/device/avalon"))
+            ),
+            what="lost on the device's own event topic",
+        )
+        await sub.wait_for(
+            lambda: sub.last(run.topic("device/avalon/availability")).payload == b"offline",  # type: ignore[union-attr]
+            what="avalon offline",
+        )
+        avalon.clear_faults()
+        await sub.wait_for(lambda: alarms("device_back"), what="device_back on events/site")
+        assert alarms("device_back")[0]["subject"] == "avalon"
+        assert not alarms("job_failed") and len(alarms("device_lost")) == 1
+        assert not any(m.retain for m in sub.on(run.topic("events/site")))
 
 
 async def test_graceful_shutdown_publishes_offline(

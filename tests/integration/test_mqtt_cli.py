@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.test_mqtt_gpu import gpu_site_toml
 from tests.mqtt_broker import Mosquitto, Subscriber, broker, make_broker, retained
 
 __all__ = ["broker", "make_broker"]
@@ -208,3 +209,123 @@ def test_bad_broker_url_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "expected mqtt:// or mqtts://" in done.stderr and "Traceback" not in done.stderr
+
+
+# ---- a GPU switched to AI and back with mosquitto_pub ---------------------------------------
+
+GPU_BASE = f"{PREFIX}/v1/gpu-cli"
+
+
+@pytest.fixture
+def headless_gpus(tmp_path: Path, broker: Mosquitto) -> Iterator[Headless]:
+    """`hashpivot headless` on a simulated GPU site: one RTX 4090 mining (a simulated miner
+    process with its HTTP API), one AI job queued, commands on."""
+    config = gpu_site_toml(
+        tmp_path, site="gpu-cli", mqtt="commands = true\npublish_interval_s = 0.2\n"
+    )
+    log = tmp_path / "headless-gpus.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "console.cli",
+                "headless",
+                "--config",
+                str(config),
+                "--mqtt",
+                f"{broker.url}/{PREFIX}",
+            ],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    try:
+        yield Headless(proc, log)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # a simulated site stops its miner and job
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+
+async def test_mosquitto_pub_switches_a_gpu_to_ai_and_back(
+    broker: Mosquitto, headless_gpus: Headless
+) -> None:
+    run = headless_gpus
+    state_topic = f"{GPU_BASE}/device/g0/state"
+
+    def gpu_states() -> list[dict[str, object]]:
+        assert run.proc.poll() is None, run.output()
+        return [json.loads(m.payload)["gpu"] or {} for m in sub.on(state_topic)]
+
+    def mining(views: list[dict[str, object]]) -> bool:
+        return any(
+            v.get("state") == "MINING" and (v.get("miner_hashrate_hs") or 0) > 0  # type: ignore[operator]
+            for v in views
+        )
+
+    async with Subscriber(broker, f"{GPU_BASE}/#") as sub:
+        await sub.wait_for(
+            lambda: mining(gpu_states()), timeout_s=90, what="g0 mining with hashrate"
+        )
+
+        mosquitto_pub(
+            broker, f"{GPU_BASE}/cmd/gpu.switch", {"device": "g0", "mode": "ai", "request_id": "ai"}
+        )
+        await sub.wait_for(
+            lambda: sub.on(f"{GPU_BASE}/reply/ai"), timeout_s=90, what="the switch-to-AI reply"
+        )
+        reply = json.loads(sub.on(f"{GPU_BASE}/reply/ai")[0].payload)
+        assert reply["ok"] is True and reply["code"] == "ok", reply
+
+        def running_the_job() -> bool:
+            return any(
+                v.get("state") == "AI_RUNNING"
+                and isinstance(v.get("job"), dict)
+                and v["job"]["name"] == "finetune"  # type: ignore[index]
+                for v in gpu_states()
+            )
+
+        await sub.wait_for(running_the_job, timeout_s=60, what="g0 AI_RUNNING with the job")
+        seen = len(sub.on(state_topic))
+        ai = json.loads(sub.on(state_topic)[-1].payload)
+        assert ai["commanded"] == "ai" and ai["summary"]["hashrate_hs"] is None  # no miner
+
+        mosquitto_pub(
+            broker,
+            f"{GPU_BASE}/cmd/gpu.switch",
+            {"device": "g0", "mode": "mining", "request_id": "back"},
+        )
+        await sub.wait_for(
+            lambda: sub.on(f"{GPU_BASE}/reply/back"), timeout_s=90, what="the switch-back reply"
+        )
+        back = json.loads(sub.on(f"{GPU_BASE}/reply/back")[0].payload)
+        assert back["ok"] is True and back["code"] == "ok", back
+        await sub.wait_for(
+            lambda: mining(gpu_states()[seen:]), timeout_s=60, what="g0 mining again"
+        )
+        hashing = next(
+            doc
+            for doc in (json.loads(m.payload) for m in sub.on(state_topic)[seen:])
+            if mining([doc["gpu"] or {}])
+        )
+        assert hashing["commanded"] == "mining" and hashing["observed"] == "hashing"
+        assert hashing["summary"]["hashrate_hs"] == hashing["gpu"]["miner_hashrate_hs"]
+        # The job went back in line, its run booked, as the queue on jobs/state says.
+        await sub.wait_for(
+            lambda: any(
+                j["name"] == "finetune"
+                and j["state"] == "requeued"
+                and j["gpu_uuid"] is None
+                and j["runtime_s"] > 0
+                and j["earned_usd"] > 0
+                for j in json.loads(sub.last(f"{GPU_BASE}/jobs/state").payload)["jobs"]  # type: ignore[union-attr]
+            ),
+            timeout_s=30,
+            what="the job requeued on jobs/state",
+        )

@@ -1,16 +1,21 @@
 """Headless MQTT, without a broker: URLs, settings, topics, documents, HA discovery, and the
-publisher's change detection over a real `Store`."""
+publisher's change detection over a real `Store`. Device statuses, GPU views and snapshots are
+the console's own (`DeviceStatus`, `GpuView`, priced by the real earnings model), and the job
+queue is a real `JobQueue` over SQLite."""
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import msgspec
+import numpy as np
 import pytest
 
-from console.config import check_config, format_problem, load_config
+from console.config import MarketConfig, PowerConfig, check_config, format_problem, load_config
+from console.economics import JobOffers, fleet_earnings
+from console.fleet_inputs import FleetInputsBuilder, GpuEconomics
+from console.gpu_site import JobsSeen
 from console.headless.commands import SCHEMAS
 from console.headless.discovery import discovery_document, identity
 from console.headless.outbox import Outbox
@@ -19,6 +24,8 @@ from console.headless.payloads import (
     availability,
     device_document,
     encode_status,
+    jobs_body,
+    jobs_state,
     site_state,
     summarise,
 )
@@ -27,10 +34,23 @@ from console.headless.settings import SettingsError, resolve
 from console.headless.topics import Topics, ha_object_id
 from console.headless.transport import reconnect_delay_s
 from console.headless.url import BrokerUrlError, parse_broker_url, redact
-from console.model import CommandedMode, DeviceKind, DeviceStatus, Freshness, Observed
+from console.market import REFERENCE_AS_OF, StaticMarket, market_at
+from console.model import (
+    CommandedMode,
+    DeviceKind,
+    DeviceStatus,
+    Freshness,
+    GpuJobView,
+    GpuView,
+    Observed,
+    Snapshot,
+)
 from console.store import DeviceInfo, Store
+from console.workloads.db import WorkloadDb
+from console.workloads.queue import JobQueue, parse_job_spec
 from drivers.cgminer.reading import AsicReading, BoardReading, Firmware, MinerState
 from drivers.gpu_reading import GpuHealth, GpuReading, GpuSample, GpuStatic
+from drivers.processes import ProcessIdentity
 from tests.ha_discovery import render, validate
 
 TOPICS = Topics("hp", "north", "homeassistant")
@@ -69,49 +89,117 @@ def asic_status(**kw: object) -> DeviceStatus:
     return DeviceStatus(**fields)  # type: ignore[arg-type]
 
 
-class Earnings(msgspec.Struct, frozen=True, kw_only=True):
-    """Stands in for the earnings the economics work will attach to a device."""
-
-    revenue_usd_per_day: float
-    profit_usd_per_day: float
+GPU_UUID = "GPU-5f2a0c1e-0000-4000-8000-000000000001"
+MARKET = market_at(StaticMarket.from_config(MarketConfig(), PowerConfig()), REFERENCE_AS_OF)
 
 
-class GpuStatus(DeviceStatus, frozen=True, kw_only=True):
-    """A GPU's status as the GPU work will carry it: the NVML reading in its own field
-    (`summarise` and `identity` find readings by type, not by field name)."""
-
-    gpu: GpuReading | None = None
-    earnings: Earnings | None = None
-
-
-def gpu_status(**kw: object) -> GpuStatus:
-    reading = GpuReading(
+def nvml_reading(power_w: float = 312.5, util_pct: float | None = 97.0) -> GpuReading:
+    return GpuReading(
         static=GpuStatic(
-            uuid="GPU-5f2a",
+            uuid=GPU_UUID,
             index=0,
             name="NVIDIA GeForce RTX 4090",
             pci_bus_id="00000000:01:00.0",
             memory_total_bytes=24 << 30,
+            power_limit_default_w=450.0,
             driver_version="550.54",
         ),
         health=GpuHealth.OK,
-        sample=GpuSample(taken_at=1000.0, power_w=312.5, temp_gpu_c=64.0),
+        sample=GpuSample(taken_at=1000.0, power_w=power_w, temp_gpu_c=64.0, util_gpu_pct=util_pct),
     )
-    fields: dict[str, object] = {
-        "device_id": "rig1-gpu0",
-        "kind": DeviceKind.GPU,
-        "name": "rig1-gpu0",
-        "host": "localhost",
-        "port": 0,
-        "model": None,
-        "commanded": CommandedMode.AI,
-        "observed": Observed.RUNNING_JOB,
-        "freshness": Freshness.FRESH,
-        "gpu": reading,
-        "earnings": Earnings(revenue_usd_per_day=4.1, profit_usd_per_day=2.35),
-    }
-    fields.update(kw)
-    return GpuStatus(**fields)  # type: ignore[arg-type]
+
+
+def mining_view(hashrate_hs: float = 61.5e6, power_w: float = 312.5) -> GpuView:
+    """A GPU mining, as `GpuSide` records it: NVML, the state machine, and its miner's API."""
+    return GpuView(
+        uuid=GPU_UUID,
+        nvml=nvml_reading(power_w),
+        mode="mining",
+        state="MINING",
+        switching=False,
+        mode_since=900.0,
+        miner_pid=4242,
+        miner_hashrate_hs=hashrate_hs,
+        miner_algorithm="kawpow",
+    )
+
+
+def ai_view() -> GpuView:
+    """The same GPU running an AI job: no miner, so no hashrate."""
+    return GpuView(
+        uuid=GPU_UUID,
+        nvml=nvml_reading(380.0),
+        mode="ai",
+        state="AI_RUNNING",
+        switching=False,
+        mode_since=950.0,
+        job=GpuJobView(
+            id=7,
+            name="finetune",
+            customer="acme",
+            state="running",
+            rate_usd_per_gpu_hour=1.5,
+            progress=0.25,
+            runtime_s=600.0,
+            earned_usd=0.25,
+        ),
+    )
+
+
+def gpu_economics(status: DeviceStatus) -> GpuEconomics | None:
+    """What the site's GPU side hands the earnings model, from the same fields it reads."""
+    view = status.gpu
+    if view is None:
+        return None
+    static = view.nvml.static if view.nvml else None
+    doing = {"MINING": "mining", "AI_RUNNING": "ai"}.get(view.state, "idle")
+    return GpuEconomics(
+        mode=doing,  # type: ignore[arg-type]
+        power_w=view.power_w,
+        model=static.name if static else None,
+        vram_bytes=static.memory_total_bytes if static else None,
+        power_limit_w=static.power_limit_default_w if static else None,
+        algorithm="kawpow",
+        hashrate_hs=view.miner_hashrate_hs if doing == "mining" else None,
+        mining_hashrate_hs=61.5e6,
+        mining_power_w=312.5,
+        job_rate_usd_per_hour=view.job.rate_usd_per_gpu_hour if view.job else None,
+    )
+
+
+def gpu_info(name: str = "rig1-gpu0") -> DeviceInfo:
+    return DeviceInfo(
+        device_id=name,
+        kind=DeviceKind.GPU,
+        name=name,
+        host="localhost",
+        port=0,
+        model=None,
+        interval_s=1.0,
+        stale_after_s=3.0,
+        lost_after_s=10.0,
+    )
+
+
+def priced(snapshot: Snapshot, builder: FleetInputsBuilder | None = None) -> Snapshot:
+    """`snapshot` with market and earnings, as `Site.snapshot()` returns it."""
+    inputs = (builder or FleetInputsBuilder(gpu_economics)).build(snapshot)
+    offers = JobOffers(np.array([2.0]), np.array([16e9]))  # one queued job a 4090 fits
+    earnings = fleet_earnings(inputs, MARKET, offers=offers)
+    return msgspec.structs.replace(snapshot, market=MARKET, earnings=earnings)
+
+
+def mixed_site(view: GpuView | None = None) -> Store:
+    """A real store with an ASIC and a GPU that both have a reading at t=1000."""
+    store = Store("north", [info("row1.s19-01"), gpu_info()], clock=lambda: 1000.5)
+    store.record_ok("row1.s19-01", asic_reading(), at=1000.0)
+    store.record_gpu("rig1-gpu0", view or mining_view(), 1000.0, None)
+    return store
+
+
+def gpu_status(view: GpuView | None = None) -> tuple[DeviceStatus, Snapshot]:
+    snapshot = priced(mixed_site(view).snapshot())
+    return snapshot.devices[1], snapshot
 
 
 # ---- URLs and settings ---------------------------------------------------------------------
@@ -256,10 +344,28 @@ def test_device_document_carries_the_whole_status_and_a_summary() -> None:
         "power_w": 3068.0,
         "temp_c": 71.5,
         "profit_usd_per_day": None,
+        "gpu_util_pct": None,
     }
+    assert doc["earnings"] is None  # not priced: unknown, not 0
     assert doc["device_id"] == "row1.s19-01" and doc["commanded"] == "mining"
     assert doc["reading"]["firmware"] == "luxos" and doc["problem"] is False
     assert availability(status) == b"online"
+
+
+def test_priced_asic_document_carries_its_earnings_row() -> None:
+    snapshot = priced(mixed_site().snapshot())
+    assert snapshot.earnings is not None
+    status, row = snapshot.devices[0], snapshot.earnings.by_id("row1.s19-01")
+    assert row is not None and row.profit_usd_per_day is not None
+    doc = json.loads(device_document(status, encode_status(status), 1001.0, row))
+    assert doc["summary"]["profit_usd_per_day"] == pytest.approx(row.profit_usd_per_day)
+    earnings = doc["earnings"]
+    assert earnings == msgspec.to_builtins(row)  # the snapshot JSON's per-device shape
+    assert earnings["revenue_usd_per_day"] > 0 and earnings["power_cost_usd_per_day"] > 0
+    assert earnings["profit_usd_per_day"] == pytest.approx(
+        earnings["revenue_usd_per_day"] - earnings["power_cost_usd_per_day"]
+    )
+    assert earnings["mode"] is None and earnings["switch_gain_usd_per_day"] is None  # an ASIC
 
 
 def test_lost_device_reports_nothing_current_and_is_offline() -> None:
@@ -269,14 +375,42 @@ def test_lost_device_reports_nothing_current_and_is_offline() -> None:
     assert availability(lost) == b"offline"
     assert availability(asic_status(freshness=Freshness.STALE)) == b"online"
     assert availability(asic_status(freshness=Freshness.PENDING, reading=None)) == b"offline"
+    status, snapshot = gpu_status()
+    lost_gpu = msgspec.structs.replace(status, freshness=Freshness.LOST)
+    assert snapshot.earnings is not None
+    assert summarise(lost_gpu, snapshot.earnings.by_id("rig1-gpu0")).hashrate_hs is None
 
 
-def test_gpu_summary_from_its_reading_and_earnings() -> None:
-    summary = summarise(gpu_status())
-    assert (summary.power_w, summary.temp_c, summary.profit_usd_per_day) == (312.5, 64.0, 2.35)
-    assert summary.hashrate_hs is None  # no GPU miner reading yet: unknown, not 0
-    nan = gpu_status(earnings=Earnings(revenue_usd_per_day=1, profit_usd_per_day=math.nan))
-    assert summarise(nan).profit_usd_per_day is None
+def test_mining_gpu_summary_is_its_miner_nvml_and_earnings() -> None:
+    status, snapshot = gpu_status(mining_view(hashrate_hs=61.5e6))
+    assert snapshot.earnings is not None
+    row = snapshot.earnings.by_id("rig1-gpu0")
+    assert row is not None and row.mode == "mining" and row.other_mode == "ai"
+    summary = summarise(status, row)
+    assert summary.hashrate_hs == 61.5e6  # from the miner's API, not NVML
+    assert (summary.power_w, summary.temp_c, summary.gpu_util_pct) == (312.5, 64.0, 97.0)
+    assert summary.profit_usd_per_day == pytest.approx(row.profit_usd_per_day)
+    doc = json.loads(device_document(status, encode_status(status), 1001.0, row))
+    assert doc["gpu"]["state"] == "MINING" and doc["gpu"]["miner_hashrate_hs"] == 61.5e6
+    assert doc["gpu"]["nvml"]["static"]["uuid"] == GPU_UUID and doc["reading"] is None
+    assert doc["earnings"]["switch_gain_usd_per_day"] == pytest.approx(row.switch_gain_usd_per_day)
+    assert doc["earnings"]["other_profit_usd_per_day"] is not None
+
+
+def test_ai_gpu_has_no_hashrate_and_carries_its_job() -> None:
+    status, snapshot = gpu_status(ai_view())
+    assert snapshot.earnings is not None
+    row = snapshot.earnings.by_id("rig1-gpu0")
+    assert row is not None and row.mode == "ai" and row.revenue_usd_per_day
+    summary = summarise(status, row)
+    assert summary.hashrate_hs is None and summary.power_w == 380.0  # no miner: unknown
+    doc = json.loads(device_document(status, encode_status(status), 1001.0, row))
+    assert doc["observed"] == "running_job" and doc["commanded"] == "ai"
+    assert doc["gpu"]["job"]["name"] == "finetune" and doc["gpu"]["job"]["progress"] == 0.25
+    # A GPU NVML cannot read: known mode and state, unknown numbers.
+    blind = msgspec.structs.replace(ai_view(), nvml=None)
+    unknown = summarise(msgspec.structs.replace(status, gpu=blind))
+    assert (unknown.power_w, unknown.temp_c, unknown.gpu_util_pct) == (None, None, None)
 
 
 def test_site_state_has_totals_host_and_bridge_counters(tmp_path: Path) -> None:
@@ -303,10 +437,18 @@ def test_site_state_has_totals_host_and_bridge_counters(tmp_path: Path) -> None:
 # ---- Home Assistant discovery ---------------------------------------------------------------
 
 
-def check_entities(status: DeviceStatus, *, commands: bool) -> dict[str, object]:
+def check_entities(
+    status: DeviceStatus, *, commands: bool, snapshot: Snapshot | None = None
+) -> dict[str, object]:
+    """Validate the discovery document of `status` and render every entity against its state
+    document; `snapshot`: the priced snapshot it comes from (its earnings row goes in)."""
+    fleet = snapshot.earnings if snapshot is not None else None
+    row = fleet.by_id(status.device_id) if fleet is not None else None
     topic = TOPICS.discovery(ha_object_id("north", status.device_id))
-    doc = validate(topic, discovery_document(status, TOPICS, commands=commands))
-    state = json.loads(device_document(status, encode_status(status), 1000.0))
+    ident = identity(status, priced=fleet is not None)
+    doc = validate(topic, discovery_document(status, TOPICS, commands=commands, ident=ident))
+    state_bytes = device_document(status, encode_status(status), 1000.0, row)
+    state = json.loads(state_bytes)
     values: dict[str, object] = {}
     for key, component in doc["components"].items():
         assert component["state_topic"] == TOPICS.device_state(status.device_id)
@@ -314,7 +456,7 @@ def check_entities(status: DeviceStatus, *, commands: bool) -> dict[str, object]
         assert avail == [TOPICS.bridge_availability, TOPICS.device_availability(status.device_id)]
         assert component["availability_mode"] == "all"
         values[key] = render(component["value_template"], value_json=state)
-    return {"doc": doc, "values": values}
+    return {"doc": doc, "values": values, "state": state_bytes}
 
 
 def test_asic_discovery_is_valid_and_its_templates_read_the_state() -> None:
@@ -332,15 +474,32 @@ def test_asic_discovery_is_valid_and_its_templates_read_the_state() -> None:
 
 
 def test_gpu_discovery_has_a_mode_select_that_sends_a_valid_switch_command() -> None:
-    status = gpu_status()
-    checked = check_entities(status, commands=True)
+    status, snapshot = gpu_status(ai_view())
+    checked = check_entities(status, commands=True, snapshot=snapshot)
     doc, values = checked["doc"], checked["values"]
     assert isinstance(doc, dict) and isinstance(values, dict)
     components = doc["components"]
-    assert set(components) == {"hashrate", "power", "temperature", "profit", "mode"}
+    assert set(components) == {
+        "hashrate",
+        "power",
+        "temperature",
+        "profit",
+        "utilisation",
+        "state",
+        "job",
+        "switch_gain",
+        "mode",
+    }
     assert components["hashrate"]["unit_of_measurement"] == "MH/s"
-    assert values["power"] == "312.5" and values["temperature"] == "64.0"
-    assert values["profit"] == "2.35" and values["mode"] == "ai"
+    assert values["hashrate"] == "None"  # running a job: no miner, no hashrate
+    assert values["power"] == "380.0" and values["temperature"] == "64.0"
+    assert values["utilisation"] == "97.0"
+    assert values["state"] == "AI_RUNNING" and values["job"] == "finetune"
+    state = json.loads(checked["state"])  # type: ignore[arg-type]
+    assert values["mode"] == "ai" and float(values["profit"]) == pytest.approx(
+        state["earnings"]["profit_usd_per_day"], abs=0.01
+    )
+    assert float(values["switch_gain"]) < 0  # mining would earn less than the job pays
     mode = components["mode"]
     assert mode["platform"] == "select" and mode["options"] == ["mining", "ai", "idle"]
     assert values["mode"] in mode["options"]
@@ -350,19 +509,45 @@ def test_gpu_discovery_has_a_mode_select_that_sends_a_valid_switch_command() -> 
     assert command.target() == "rig1-gpu0" and command.params() == {"mode": "mining"}
     assert doc["device"]["manufacturer"] == "NVIDIA"
     assert doc["device"]["model"] == "NVIDIA GeForce RTX 4090"
+    assert doc["device"]["sw_version"] == "550.54"
+
+
+def test_gpu_entities_of_a_mining_gpu_and_of_one_not_yet_seen() -> None:
+    status, snapshot = gpu_status(mining_view(hashrate_hs=61.5e6))
+    values = check_entities(status, commands=True, snapshot=snapshot)["values"]
+    assert isinstance(values, dict)
+    assert values["hashrate"] == "61.5" and values["state"] == "MINING"
+    assert values["job"] == "none"  # no job: a known state, not unknown
+    # Before the first GPU tick there is no view and no earnings: every entity is unknown.
+    store = Store("north", [gpu_info()], clock=lambda: 1000.5)
+    fresh = priced(store.snapshot())
+    pending = fresh.devices[0]
+    assert pending.gpu is None and pending.freshness is Freshness.PENDING
+    values = check_entities(pending, commands=True, snapshot=fresh)["values"]
+    assert isinstance(values, dict)
+    assert {v for k, v in values.items() if k != "mode"} == {"None"}
 
 
 def test_gpu_mode_is_read_only_while_commands_are_off() -> None:
-    doc = check_entities(gpu_status(), commands=False)["doc"]
+    status, snapshot = gpu_status()
+    doc = check_entities(status, commands=False, snapshot=snapshot)["doc"]
     assert isinstance(doc, dict)
     assert doc["components"]["mode"]["platform"] == "sensor"
     assert "command_topic" not in doc["components"]["mode"]
     assert all(c["platform"] == "sensor" for c in doc["components"].values())
 
 
-def test_identity_changes_when_earnings_appear() -> None:
-    assert identity(gpu_status()).has_profit
-    assert not identity(gpu_status(earnings=None)).has_profit
+def test_identity_follows_the_sites_pricing_and_the_gpus_nvml_identity() -> None:
+    status, _snapshot = gpu_status()
+    assert identity(status, priced=True).has_profit
+    assert not identity(status).has_profit
+    ident = identity(status)
+    assert (ident.manufacturer, ident.model, ident.firmware) == (
+        "NVIDIA",
+        "NVIDIA GeForce RTX 4090",
+        "550.54",
+    )
+    assert identity(msgspec.structs.replace(status, gpu=None)).firmware is None
 
 
 # ---- the publisher over a real store --------------------------------------------------------
@@ -431,3 +616,141 @@ def test_publisher_sends_only_changes_and_transition_events() -> None:
     fourth = {m.topic for m in outbox.take_all()}
     assert {TOPICS.device_state("m1"), TOPICS.device_state("m2")} <= fourth
     assert not any("/events/" in t for t in fourth)
+
+
+def test_earnings_follow_status_changes_and_the_full_refresh() -> None:
+    now = [1000.5]
+    store = Store("north", [info("row1.s19-01"), gpu_info()], clock=lambda: now[0])
+    store.record_ok("row1.s19-01", asic_reading(), at=1000.0)
+    store.record_gpu("rig1-gpu0", mining_view(), 1000.0, None)
+    builder = FleetInputsBuilder(gpu_economics)
+    outbox = Outbox(1000)
+    publisher = Publisher(TOPICS, outbox, discovery=True, commands=True, full_refresh_s=300)
+    publisher.publish(priced(store.snapshot(), builder), counters())
+    first = {m.topic: m for m in outbox.take_all()}
+    gpu_doc = json.loads(first[TOPICS.device_state("rig1-gpu0")].payload)
+    assert gpu_doc["earnings"]["mode"] == "mining" and gpu_doc["summary"]["hashrate_hs"] == 61.5e6
+    discovery = json.loads(first[TOPICS.discovery(ha_object_id("north", "rig1-gpu0"))].payload)
+    assert {"profit", "switch_gain", "mode", "job"} <= set(discovery["cmps"])
+
+    # The same statuses priced at another power price: no device document is re-sent (the
+    # status objects are the ones already published); the site's earnings are.
+    cheaper = msgspec.structs.replace(
+        MARKET,
+        power_price_usd_per_kwh=msgspec.structs.replace(MARKET.power_price_usd_per_kwh, value=0.01),
+    )
+    snapshot = store.snapshot()
+    inputs = builder.build(snapshot)
+    repriced = msgspec.structs.replace(
+        snapshot, market=cheaper, earnings=fleet_earnings(inputs, cheaper)
+    )
+    publisher.publish(repriced, counters())
+    second = {m.topic for m in outbox.take_all()}
+    assert second == {TOPICS.site_state}
+
+    # A new reading of the GPU: its document carries the earnings of that snapshot.
+    now[0] += 1
+    store.record_gpu("rig1-gpu0", mining_view(hashrate_hs=70e6), now[0], None)
+    snapshot = store.snapshot()
+    fleet = fleet_earnings(builder.build(snapshot), cheaper)
+    publisher.publish(msgspec.structs.replace(snapshot, earnings=fleet), counters())
+    third = {m.topic: m for m in outbox.take_all()}
+    assert TOPICS.device_state("row1.s19-01") not in third
+    doc = json.loads(third[TOPICS.device_state("rig1-gpu0")].payload)
+    row = fleet.by_id("rig1-gpu0")
+    assert row is not None and doc["earnings"] == msgspec.to_builtins(row)
+    assert doc["summary"]["hashrate_hs"] == 70e6
+
+    # The full refresh re-sends the ASIC too, with the earnings of now.
+    now[0] += 400
+    store.record_ok("row1.s19-01", asic_reading(), at=now[0])
+    snapshot = store.snapshot()
+    publisher.publish(
+        msgspec.structs.replace(
+            snapshot, earnings=fleet_earnings(builder.build(snapshot), cheaper)
+        ),
+        counters(),
+    )
+    fourth = {m.topic: m for m in outbox.take_all()}
+    asic_doc = json.loads(fourth[TOPICS.device_state("row1.s19-01")].payload)
+    first_asic = json.loads(first[TOPICS.device_state("row1.s19-01")].payload)
+    assert asic_doc["earnings"]["profit_usd_per_day"] > first_asic["earnings"]["profit_usd_per_day"]
+
+
+# ---- the AI job queue -----------------------------------------------------------------------
+
+
+async def test_jobs_state_lists_the_real_queue_without_argv_or_env(tmp_path: Path) -> None:
+    clock = [5000.0]
+    db = WorkloadDb.in_state_dir(tmp_path / "state")
+    queue = JobQueue(db, tmp_path / "state" / "jobs", clock=lambda: clock[0])
+    try:
+        running = await queue.submit(
+            parse_job_spec(
+                {
+                    "argv": ["python", "train.py", "--api-key", "key-in-argv"],
+                    "name": "finetune",
+                    "customer": "acme",
+                    "rate_usd_per_gpu_hour": 1.8,
+                    "priority": 3,
+                    "env": {"HF_TOKEN": "token-in-env"},
+                }
+            ),
+            submitted_by="alice",
+        )
+        waiting = await queue.submit(
+            parse_job_spec({"argv": ["x"], "name": "eval", "min_vram_bytes": 40_000_000_000})
+        )
+        await queue.claim_next(GPU_UUID, None)
+        await queue.mark_launched(
+            running.id, ProcessIdentity(pid=77, create_time=1.0, cmdline=("python",))
+        )
+        await queue.mark_running(running.id)
+        clock[0] += 600  # ten minutes into its run
+        for n in range(60):  # a long history of finished jobs
+            old = await queue.submit(parse_job_spec({"argv": ["x"], "name": f"old-{n}"}))
+            await queue.cancel(old.id)
+            clock[0] += 1
+        seen = JobsSeen(clock[0], tuple(await queue.list_jobs()))
+    finally:
+        db.close()
+
+    body = jobs_body(seen)
+    assert b"key-in-argv" not in body and b"token-in-env" not in body and b"argv" not in body
+    doc = json.loads(jobs_state(body, seen.at or 0.0))
+    assert doc["schema"] == "hashpivot.mqtt.jobs/1" and doc["ts"] == seen.at
+    jobs = doc["jobs"]
+    first, second = jobs[0], jobs[1]
+    assert (first["name"], first["state"], first["gpu_uuid"]) == ("finetune", "running", GPU_UUID)
+    assert (first["customer"], first["priority"], first["rate_usd_per_gpu_hour"]) == (
+        "acme",
+        3,
+        1.8,
+    )
+    assert first["runtime_s"] == pytest.approx(660.0)  # 600 s + the 60 s of history
+    assert first["earned_usd"] == pytest.approx(660.0 / 3600 * 1.8)
+    assert (second["name"], second["state"], second["gpu_uuid"]) == ("eval", "queued", None)
+    assert second["min_vram_bytes"] == 40_000_000_000 and second["runtime_s"] == 0
+    # Finished jobs: only the most recent 50, newest first.
+    finished = jobs[2:]
+    assert len(finished) == 50 and {j["state"] for j in finished} == {"cancelled"}
+    assert finished[0]["name"] == "old-59" and finished[-1]["name"] == "old-10"
+    assert waiting.id == second["id"]
+
+
+def test_publisher_sends_the_job_queue_when_it_changes() -> None:
+    store = Store("north", [info("m1")], clock=lambda: 1000.0)
+    outbox = Outbox(100)
+    seen = [JobsSeen(None, ())]
+    publisher = Publisher(
+        TOPICS, outbox, discovery=False, commands=False, full_refresh_s=300, jobs=lambda: seen[0]
+    )
+    publisher.publish(store.snapshot(), counters())
+    empty = {m.topic: m for m in outbox.take_all()}[TOPICS.jobs_state]
+    assert json.loads(empty.payload) == {
+        "schema": "hashpivot.mqtt.jobs/1",
+        "ts": 1000.0,
+        "jobs": [],
+    }
+    publisher.publish(store.snapshot(), counters())
+    assert TOPICS.jobs_state not in {m.topic for m in outbox.take_all()}

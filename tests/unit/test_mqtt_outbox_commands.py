@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from console.actions import ActionName, ActionPath, ActionRequest, HandlerOutcome, ResultCode
@@ -15,6 +16,9 @@ from console.audit import AuditLog
 from console.headless.commands import CommandHandler, Inbound
 from console.headless.outbox import Outbox, Outgoing
 from console.headless.topics import Topics
+from console.workloads.actions import WorkloadActions, validate_gpu_switch
+from console.workloads.db import WorkloadDb
+from console.workloads.queue import JobQueue, JobState
 
 
 def state(topic: str, payload: bytes = b"x") -> Outgoing:
@@ -234,3 +238,91 @@ async def test_a_failing_audit_log_still_gets_a_reply(tmp_path: Path) -> None:
     assert not answer.reply.ok and answer.reply.code == "failed"
     assert answer.reply.request_id == "r-disk" and "internal error" in answer.reply.message
     assert "may or may not have run" in answer.reply.message
+
+
+# ---- GPU and job commands against the workloads' own validators and queue ------------------
+
+
+async def test_gpu_switch_commands_carry_what_the_workloads_validator_accepts(
+    path: tuple[ActionPath, AuditLog, Handlers],
+) -> None:
+    actions, audit, _ = path
+    reached: list[ActionRequest] = []
+
+    async def switch(request: ActionRequest) -> HandlerOutcome:
+        reached.append(request)
+        return HandlerOutcome(ok=True, code=ResultCode.OK, message="switched")
+
+    actions.register(ActionName.GPU_SWITCH, switch, validate_gpu_switch)
+    commands = handler(actions)
+    for payload, params in [
+        ({"device": "g0", "mode": "ai", "job_id": 3}, {"mode": "ai", "job_id": 3}),
+        ({"device": "g0", "mode": "mining", "force": True}, {"mode": "mining", "force": True}),
+        ({"device": "g0", "op": "retry"}, {"op": "retry"}),
+    ]:
+        answer = await commands.handle(cmd("gpu.switch", payload))
+        assert answer.reply.ok, answer.reply.message
+        assert reached[-1].target == "g0" and reached[-1].params == params
+    for payload, words in [
+        ({"device": "g0"}, "exactly one of `mode`"),
+        ({"device": "g0", "mode": "ai", "op": "abort"}, "exactly one of `mode`"),
+        ({"device": "g0", "mode": "mining", "job_id": 3}, '`job_id` goes with `mode` "ai"'),
+        ({"device": "g0", "mode": "ai", "job_id": "3"}, "Expected `int | null`"),
+        ({"device": "g0", "mode": "ai", "job_id": 0}, "Expected `int` >= 1"),
+        ({"device": "g0", "op": "reset"}, "$.op"),
+    ]:
+        answer = await commands.handle(cmd("gpu.switch", payload))
+        assert answer.reply.code == "invalid" and words in answer.reply.message, (
+            payload,
+            answer.reply.message,
+        )
+    assert len(reached) == 3 and len(await audit.recent()) == 3
+
+
+async def test_job_commands_reach_the_real_queue(
+    tmp_path: Path, path: tuple[ActionPath, AuditLog, Handlers]
+) -> None:
+    actions, audit, _ = path
+    db = WorkloadDb.in_state_dir(tmp_path / "state")
+    queue = JobQueue(db, tmp_path / "state" / "jobs")
+    WorkloadActions(queue).register(actions)  # as the jobs CLI does: no GPUs to switch
+    commands = handler(actions)
+    try:
+        job = {
+            "argv": ["python", "train.py", "--token", "tok-in-argv"],
+            "name": "train",
+            "customer": "acme",
+            "rate_usd_per_gpu_hour": 1.5,
+            "min_vram_bytes": 16_000_000_000,
+            "priority": 5,
+            "env": {"HF_TOKEN": "tok-in-env"},
+        }
+        submitted = await commands.handle(cmd("job.submit", {"job": job, "request_id": "s1"}))
+        assert submitted.reply.ok, submitted.reply.message
+        job_id = submitted.reply.detail["job_id"]
+        [queued] = await queue.list_jobs()
+        assert (queued.id, queued.name, queued.priority) == (job_id, "train", 5)
+        assert queued.env == {"HF_TOKEN": "tok-in-env"} and queued.argv[-1] == "tok-in-argv"
+        reply = msgspec.json.encode(submitted.reply)
+        assert b"tok-in-env" not in reply and b"tok-in-argv" not in reply
+
+        missing = await commands.handle(cmd("job.submit", {"job": {"name": "x"}}))
+        assert missing.reply.code == "invalid"
+        assert "missing required field `argv` - at `$.job`" in missing.reply.message
+        signal = await commands.handle(
+            cmd("job.submit", {"job": {"argv": ["x"], "name": "x", "checkpoint_signal": "KILL"}})
+        )
+        assert signal.reply.code == "invalid" and "checkpoint_signal" in signal.reply.message
+
+        as_text = await commands.handle(cmd("job.cancel", {"job_id": str(job_id)}))
+        assert as_text.reply.code == "invalid" and "$.job_id" in as_text.reply.message
+        cancelled = await commands.handle(cmd("job.cancel", {"job_id": job_id}))
+        assert cancelled.reply.ok and cancelled.reply.target == str(job_id)
+        [after] = await queue.list_jobs()
+        assert after.state is JobState.CANCELLED
+        unknown = await commands.handle(cmd("job.cancel", {"job_id": 999}))
+        assert unknown.reply.code == "not_found"
+        entries = [e for _, e in await audit.recent()]
+        assert {e.origin for e in entries} == {"mqtt"}
+    finally:
+        db.close()
