@@ -16,6 +16,7 @@ from console.actions import ResultCode
 from console.workloads.events import Step, StepEvent, StepStatus
 from console.workloads.intent import GpuMode, GpuState
 from console.workloads.queue import JobState
+from drivers.gpu_reading import NvmlState
 from simulators.gpu_state import clear_faults, reset_gpu, set_faults
 from tests.integration.gpu_rig import open_rig, sim_env
 
@@ -36,6 +37,12 @@ def step_message(detail: dict[str, object], step: str, status: str = "ok") -> st
     steps = detail["steps"]
     assert isinstance(steps, list)
     return next(s["message"] for s in steps if s["step"] == step and s["status"] == status)
+
+
+def energy_j(state: NvmlState, uuid: str) -> float:
+    reading = next(g for g in state.gpus if g.static.uuid == uuid)
+    assert reading.sample is not None and reading.sample.energy_j is not None
+    return reading.sample.energy_j
 
 
 async def test_mining_to_ai_and_back_requeues_the_job_with_its_progress(
@@ -73,9 +80,19 @@ async def test_mining_to_ai_and_back_requeues_the_job_with_its_progress(
 
         watch = asyncio.create_task(wl.run())
         try:
-            await wl.record_energy(await rig.nvml())
+            first = await rig.nvml()
+            await wl.record_energy(first)
             await rig.wait_for(made_progress, "the job to report progress")
-            await wl.record_energy(await rig.nvml())  # the NVML tick books energy to the job
+            # The NVML tick books energy to the job: take the next sample once the GPU's
+            # energy counter has moved (two samples a few ms apart can read the same value).
+            later: list[NvmlState] = []
+
+            async def counter_moved() -> bool:
+                later[:] = [await rig.nvml()]
+                return energy_j(later[0], rig.uuid(0)) > energy_j(first, rig.uuid(0))
+
+            await rig.wait_for(counter_moved, "the energy counter to advance")
+            await wl.record_energy(later[0])
             back = await rig.switch("g0", "mining")
         finally:
             watch.cancel()
