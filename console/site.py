@@ -15,6 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
+import numpy as np
+import numpy.typing as npt
+
 from console.actions import ActionPath
 from console.asic_actions import AsicActions
 from console.audit import AuditLog
@@ -217,6 +220,12 @@ class Site:
         await asyncio.gather(
             self.poller.poll_all_once(), self.sample_host(), self.pricing.prepare_once()
         )
+
+    def profit_history(
+        self, device_id: str
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32]]:
+        """(reading times, profit USD/day) of one device, oldest first (NaN: unknown)."""
+        return self.pricing.profit_history.history(device_id)
 
     def snapshot(self) -> Snapshot:
         """The site now, priced: market figures and per-device earnings included."""

@@ -28,6 +28,7 @@ from console.tui.notifier import Notifier
 from console.tui.screens.device_detail import DeviceDetailScreen
 from console.tui.screens.fleet import FleetScreen
 from console.tui.screens.help import HelpScreen
+from console.tui.screens.what_if import WhatIfScreen
 from console.tui.source import ConsoleSite, find_device
 
 TICK_S = 1.0
@@ -45,6 +46,7 @@ class HashpivotApp(App[None]):
     TITLE = "hashpivot"
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     BINDINGS = [
+        Binding("e", "what_if", "What-if"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False),
@@ -96,7 +98,7 @@ class HashpivotApp(App[None]):
         # Every live screen on the stack, not only the top one: the screen under a modal is
         # still visible, and the fleet is current the moment the operator goes back to it.
         for screen in self.screen_stack:
-            if isinstance(screen, FleetScreen | DeviceDetailScreen):
+            if isinstance(screen, FleetScreen | DeviceDetailScreen | WhatIfScreen):
                 screen.apply(snapshot)
 
     @on(OpenDevice)
@@ -114,6 +116,19 @@ class HashpivotApp(App[None]):
     @on(RunAction)
     def _run_action(self, message: RunAction) -> None:
         self.runner.start(message.name, message.device_id)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "what_if":
+            # From the live screens only: not over a modal, not from the panel itself.
+            return isinstance(self.screen, FleetScreen | DeviceDetailScreen)
+        return True
+
+    def action_what_if(self) -> None:
+        if self.last_snapshot is None:
+            self.notify("no snapshot yet: the what-if panel opens after the first tick", timeout=4)
+            return
+        if isinstance(self.screen, FleetScreen | DeviceDetailScreen):
+            self.push_screen(WhatIfScreen(self.last_snapshot))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

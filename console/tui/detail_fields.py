@@ -15,7 +15,15 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
-from console.model import MISSING, DeviceKind, DeviceStatus, fmt_hashrate, fmt_num
+from console.model import (
+    MISSING,
+    DeviceKind,
+    DeviceStatus,
+    Snapshot,
+    fmt_hashrate,
+    fmt_num,
+    fmt_usd,
+)
 from console.tui.states import freshness_text, mode_text, observed_text
 from drivers.cgminer.reading import AsicReading, BoardReading, PoolReading
 
@@ -143,6 +151,99 @@ def asic_reading_fields(r: AsicReading) -> list[Field]:
         ),
         Field("repairs", "Reply repairs", _t(", ".join(r.repairs) or "none")),
     ]
+
+
+def _per_day(usd: float | None) -> str:
+    return MISSING if usd is None else f"{fmt_usd(usd)}/day"
+
+
+def _usd_unit(usd: float | None, spec: str, unit: str) -> str:
+    return MISSING if usd is None else f"{fmt_usd(usd, spec)}{unit}"
+
+
+def _money(usd: float | None) -> Text:
+    return _t(_per_day(usd), "red" if usd is not None and usd < 0 else "")
+
+
+def earnings_fields(d: DeviceStatus, snapshot: Snapshot) -> list[Field]:
+    """What the device earns now under the snapshot's market, where it breaks even, and what
+    it accrued today. A device without a usable reading is not priced: one line says why."""
+    e = snapshot.earnings
+    row = None if e is None else e.by_id(d.device_id)
+    if row is None:
+        why = (
+            "no market data"
+            if e is None
+            else f"not priced: no usable reading ({d.freshness.value})"
+        )
+        return [Field("priced", "Earnings", _t(why, "dim"))]
+    m = snapshot.market
+    cost_note = ""
+    if m is not None:
+        overhead = m.overhead_gpu if d.kind is DeviceKind.GPU else m.overhead_asic
+        cost_note = (
+            f" at ${m.power_price_usd_per_kwh.value:.4f}/kWh × {overhead.value:.2f} overhead"
+        )
+    if row.power_estimated:
+        cost_note += " (nameplate power)"
+    revenue = _per_day(row.revenue_usd_per_day)
+    if row.revenue_usd_per_hour is not None:
+        revenue += f" ({fmt_usd(row.revenue_usd_per_hour, ',.3f')}/h)"
+    fields = [
+        Field("revenue", "Revenue", _t(revenue)),
+        Field("power_cost", "Power cost", _t(_per_day(row.power_cost_usd_per_day) + cost_note)),
+        Field("profit", "Profit", _money(row.profit_usd_per_day)),
+        Field(
+            "breakeven_power",
+            "Breakeven power",
+            _t(_usd_unit(row.breakeven_usd_per_kwh, ".4f", "/kWh")),
+        ),
+    ]
+    if d.kind is DeviceKind.ASIC:
+        fields.append(
+            Field(
+                "breakeven_hashprice",
+                "Breakeven hashpr.",
+                _t(_usd_unit(row.breakeven_hashprice_usd_per_ph_day, ",.2f", "/PH/day")),
+            )
+        )
+    if row.mode is not None:
+        fields += [
+            Field("gpu_mode", "Earning as", _t(row.mode)),
+            Field(
+                "other_profit",
+                f"If {row.other_mode or MISSING}",
+                _t(
+                    f"{_per_day(row.other_profit_usd_per_day)} "
+                    f"(revenue {_per_day(row.other_revenue_usd_per_day)}, "
+                    f"power {_per_day(row.other_power_cost_usd_per_day)})"
+                ),
+            ),
+            Field("switch_gain", "Switch gain", _money(row.switch_gain_usd_per_day)),
+            Field(
+                "breakeven_util",
+                "Breakeven util.",
+                _t(
+                    MISSING
+                    if row.breakeven_utilization is None
+                    else f"{row.breakeven_utilization:.0%} of hours rented"
+                ),
+            ),
+        ]
+    acc = row.accrued_today
+    day = e.accrued.day if e is not None and e.accrued is not None else ""
+    if acc is None:
+        today = _t("not accrued (no ledger)", "dim")
+    elif acc.covered_s <= 0:
+        today = _t("nothing accrued yet", "dim")
+    else:
+        today = _t(
+            f"{fmt_usd(acc.profit_usd)} profit ({fmt_usd(acc.revenue_usd)} revenue − "
+            f"{fmt_usd(acc.power_cost_usd)} power) over {fmt_duration(acc.covered_s)}",
+            "red" if acc.profit_usd < 0 else "",
+        )
+    fields.append(Field("accrued", f"Today {day}".rstrip(), today))
+    return fields
 
 
 READING_FIELDS: dict[DeviceKind, Callable[[AsicReading], list[Field]]] = {

@@ -7,17 +7,20 @@ from collections.abc import Sequence
 
 from textual.binding import Binding, BindingType
 from textual.containers import ScrollableContainer
-from textual.widgets import DataTable, OptionList
+from textual.widgets import OptionList
 
 from console.tui.screens.confirm import ConfirmActionScreen
 from console.tui.screens.device_detail import DeviceDetailScreen
 from console.tui.screens.fleet import FleetScreen
 from console.tui.screens.help import HelpScreen, HelpSection
 from console.tui.screens.pool_picker import PoolPickerScreen
+from console.tui.screens.what_if import WhatIfScreen
 from console.tui.widgets.device_table import DeviceTable
 
 PALETTE = Binding(
-    "ctrl+p", "command_palette", "Command palette: go to a device, device actions, sort, toggle"
+    "ctrl+p",
+    "command_palette",
+    "Command palette: go to a device, device actions, sort, toggle, what-if",
 )
 
 
@@ -32,13 +35,22 @@ def help_sections(app_bindings: Sequence[BindingType]) -> list[HelpSection]:
                 ("double-click", "open the device's detail"),
             ),
         ),
-        ("Fleet table", [*DeviceTable.BINDINGS, *DataTable.BINDINGS], ()),
+        ("Fleet table", DeviceTable.BINDINGS, ()),
         (
             "Device detail",
             [*DeviceDetailScreen.BINDINGS, *ScrollableContainer.BINDINGS],
             (("", "actions appear only where the device is privileged and supports them"),),
         ),
         ("Confirm an action", ConfirmActionScreen.BINDINGS, (("tab", "next field or button"),)),
+        (
+            "What-if (e)",
+            WhatIfScreen.BINDINGS,
+            (
+                ("tab", "next input, then the device table"),
+                ("", "type a value (95000) or a change (-10%); Enter on a device opens it"),
+                ("click", "a column header sorts by it (again: reverse)"),
+            ),
+        ),
         ("Pick a pool", [*PoolPickerScreen.BINDINGS, *OptionList.BINDINGS], ()),
         ("Help", HelpScreen.BINDINGS, ()),
     ]

@@ -59,6 +59,10 @@ class ConsoleSite(Protocol):
     @property
     def store(self) -> HistoryReader: ...
 
+    def profit_history(
+        self, device_id: str
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32]]: ...
+
     @property
     def actions(self) -> ActionPerformer: ...
 

@@ -1,8 +1,12 @@
 """Deterministic console input for screenshot tests: a fixed site with history and an audit log.
 
 `fixed_store()` builds a real `Store` with half an hour of readings per device at a fixed
-clock; `FixedSite` serves its one snapshot forever, with a real `ActionPath` over a real
-SQLite `AuditLog` (in the test's tmp dir) so the detail screen's audit list is real too.
+clock; `fixed_market()` a market with live, config and default figures of known ages;
+`price()` prices a store snapshot with the real earnings model (and a fixed accrual for
+today); `fixed_profit_history()` prices every point of the store's history into a real
+`ProfitHistory`. `FixedSite` serves its one priced snapshot forever, with a real `ActionPath`
+over a real SQLite `AuditLog` (in the test's tmp dir) so the detail screen's audit list is
+real too.
 """
 
 from __future__ import annotations
@@ -13,11 +17,28 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
 from console.actions import ActionPath, AuditEntry
 from console.audit import AuditLog
+from console.config import MarketConfig, PowerConfig
+from console.economics import (
+    KIND_ASIC,
+    AccruedToday,
+    FleetInputs,
+    MarketParams,
+    blank_columns,
+    compute,
+    fleet_earnings,
+)
 from console.events import EventHub
+from console.fleet_inputs import FleetInputsBuilder
+from console.market import Figure, LiveValues, MarketSnapshot, StaticMarket, market_at
 from console.model import CommandedMode, DeviceKind, ErrorKind, Snapshot
-from console.store import DeviceInfo, Store
+from console.profit_history import ProfitHistory
+from console.store import DeviceInfo, Metric, Store
 from drivers.cgminer.reading import (
     AsicReading,
     BoardReading,
@@ -195,8 +216,67 @@ def fixed_store() -> Store:
     return store
 
 
+ACCRUED_S = 3 * 3600.0
+"""Today's accrual in the fixed snapshot: three hours of each priced device's current rate."""
+
+
+def fixed_market(btc_price_usd: float = 91_580.0) -> MarketSnapshot:
+    """A live BTC price 12 s old and chain data 6 min old (mempool.space), the power price
+    from config (no date), the rest reference defaults."""
+    static = StaticMarket.from_config(MarketConfig(), PowerConfig(price_usd_per_kwh=0.05))
+    live = LiveValues(
+        btc_price_usd=Figure(value=btc_price_usd, source="mempool.space", as_of=NOW - 12),
+        network_difficulty=Figure(value=146.47e12, source="mempool.space", as_of=NOW - 360),
+        fees_per_block_btc=Figure(value=0.0172, source="mempool.space", as_of=NOW - 360),
+        block_height=Figure(value=915_000, source="mempool.space", as_of=NOW - 360),
+    )
+    return market_at(static, NOW, live=live)
+
+
+def price(snapshot: Snapshot, market: MarketSnapshot | None = None) -> Snapshot:
+    """`snapshot` priced like the site prices it, with three hours accrued today."""
+    market = market or fixed_market()
+    inputs = FleetInputsBuilder().build(snapshot)
+    bare = fleet_earnings(inputs, market)
+    c = bare.columns
+    share = ACCRUED_S / 86_400
+    accrued = AccruedToday(
+        day="2026-09-21",
+        timezone="UTC",
+        revenue_usd=np.nan_to_num(c.revenue_usd_per_day) * share,
+        power_cost_usd=np.nan_to_num(c.power_cost_usd_per_day) * share,
+        covered_s=np.where(inputs.priced, ACCRUED_S, 0.0),
+        persisted=True,
+    )
+    earnings = fleet_earnings(inputs, market, accrued=accrued)
+    return msgspec.structs.replace(snapshot, market=market, earnings=earnings)
+
+
+def fixed_profit_history(store: Store, market: MarketSnapshot) -> ProfitHistory:
+    """Every point of the store's history priced under `market`, as `SitePricing` records it
+    (one point per device and reading), through the real earnings formulas."""
+    ids = store.device_ids()
+    history = ProfitHistory(ids)
+    series = [
+        (store.history(d, Metric.HASHRATE_HS), store.history(d, Metric.POWER_W)[1]) for d in ids
+    ]
+    params = MarketParams.of(market)
+    for step in range(HISTORY_POINTS):
+        columns = blank_columns(len(ids))
+        for row, ((times, hashrate), power) in enumerate(series):
+            if step < len(times):
+                columns["kind"][row] = KIND_ASIC
+                columns["priced"][row] = True
+                columns["hashrate_hs"][row] = float(hashrate[step])
+                columns["power_w"][row] = float(power[step])
+                columns["reading_at"][row] = float(times[step])
+        x = FleetInputs(device_ids=tuple(ids), **columns)
+        history.record(x.reading_at, compute(x, params).profit_usd_per_day)
+    return history
+
+
 def fixed_snapshot() -> Snapshot:
-    return fixed_store().snapshot(now=NOW)
+    return price(fixed_store().snapshot(now=NOW))
 
 
 AUDIT_SEED = (
@@ -244,7 +324,9 @@ class FixedSite:
 
     def __init__(self, state_dir: Path) -> None:
         self.store = fixed_store()
-        self._snapshot = self.store.snapshot(now=NOW)
+        self.market = fixed_market()
+        self._snapshot = price(self.store.snapshot(now=NOW), self.market)
+        self._profit = fixed_profit_history(self.store, self.market)
         self.audit = AuditLog.in_state_dir(state_dir)
         self.actions = ActionPath(self.audit, clock=lambda: NOW)
         self.events = EventHub()
@@ -269,3 +351,12 @@ class FixedSite:
 
     def snapshot(self) -> Snapshot:
         return self._snapshot
+
+    def reprice(self) -> None:
+        """Take the store's snapshot again (after a test recorded a new reading)."""
+        self._snapshot = price(self.store.snapshot(now=NOW), self.market)
+
+    def profit_history(
+        self, device_id: str
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32]]:
+        return self._profit.history(device_id)

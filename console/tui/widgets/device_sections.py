@@ -1,9 +1,9 @@
 """The blocks of the device detail screen, each updated in place from the device's status.
 
 `DeviceSection` is the contract: a titled block with `apply(device, snapshot)`. The detail
-screen shows the common blocks (header, fields) for every device and the blocks listed under
-the device's kind in `SECTIONS_BY_KIND`: boards and chips, and pools, for ASICs. The GPU path
-adds `DeviceKind.GPU: (processes, throttle reasons and XIDs)` there.
+screen shows the common blocks (header, history, earnings, fields) for every device and the
+blocks listed under the device's kind in `SECTIONS_BY_KIND`: boards and chips, and pools, for
+ASICs. The GPU path adds `DeviceKind.GPU: (processes, throttle reasons and XIDs)` there.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from console.tui.detail_fields import (
     Field,
     board_cells,
     device_fields,
+    earnings_fields,
     fmt_age,
     pool_cells,
 )
@@ -127,6 +128,28 @@ class FieldsSection(DeviceSection):
         if fields != self.fields:
             self.fields = fields
             self.query_one("#fields", Static).update(fields_table(fields))
+
+    def value(self, key: str) -> str:
+        return next(f.value.plain for f in self.fields if f.key == key)
+
+
+class EarningsSection(DeviceSection):
+    """Revenue, power cost and profit now, breakevens, and today's accrual (every kind)."""
+
+    TITLE = "Earnings"
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.fields: list[Field] = []
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="earnings")
+
+    def apply(self, device: DeviceStatus, snapshot: Snapshot) -> None:
+        fields = earnings_fields(device, snapshot)
+        if fields != self.fields:
+            self.fields = fields
+            self.query_one("#earnings", Static).update(fields_table(fields))
 
     def value(self, key: str) -> str:
         return next(f.value.plain for f in self.fields if f.key == key)
