@@ -12,8 +12,13 @@ changed, not to the fleet:
   moved is taken out and put back in with `bisect` (a device flipping between healthy and
   problem moves itself, nothing else is re-sorted); only a change of most rows, or of the
   sort itself, sorts everything again;
-* the filter keeps a match flag per row; the display order is the sorted order without the
-  rows that do not match, in the chosen direction.
+* the filter keeps a match flag per row (it searches the words: name, model, firmware,
+  states, host, note); the display order is the sorted order without the rows that do not
+  match, in the chosen direction;
+* a changed row only gets a new version: its cell texts (and its money cells, when the
+  earnings moved) are computed when something reads them, which is the rows on screen. A
+  market move reprices every device, and costs the rows on screen plus, when the table is
+  sorted by a money column, the sort keys.
 
 Rows are numbered in snapshot order (the store's device order, which does not change while a
 site runs); `order` is the display order as row numbers, `ids` the device ids.
@@ -25,18 +30,40 @@ import bisect
 import itertools
 from dataclasses import dataclass, field
 from operator import is_not
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
 from console.economics import FleetEarnings
 from console.model import DeviceStatus, Snapshot
-from console.tui.rows import COLUMN_KEYS, Money, SortKey, cell_texts, sort_key
+from console.tui.rows import COLUMN_KEYS, MONEY_KEYS, Money, SortKey, cell_texts, note, sort_key
 
 F64 = npt.NDArray[np.float64]
 
 FullKey = tuple[int, SortKey, int]
 """(problem rank, column key, row number): unique per row, so bisect finds exactly it."""
+
+
+def _haystack(d: DeviceStatus) -> str:
+    """What the filter searches, lower case: the words of a row and where the device is
+    (name, kind, states, model, firmware, host, the note), not its figures, which move on
+    every poll and are what the sort is for."""
+    r = d.reading
+    return "\x00".join(
+        (
+            d.name,
+            d.kind.value,
+            d.observed.value.replace("_", " "),
+            d.freshness.value,
+            d.commanded.value,
+            d.model or "",
+            r.firmware.value if r is not None else "",
+            d.host,
+            note(d),
+        )
+    ).lower()
+
 
 FULL_SORT_SHARE = 0.05
 """Above this share of rows with a new key, one sort beats taking each row out and back in."""
@@ -69,6 +96,10 @@ def _opt(value: float) -> float | None:
     return None if value != value else value  # NaN → None
 
 
+_UNSET: Final = object()
+"""Marks a lazily computed cell (money, texts) that must be computed again when read."""
+
+
 class FleetRows:
     def __init__(self) -> None:
         self.sort_column = "name"
@@ -78,10 +109,13 @@ class FleetRows:
         self.ids: tuple[str, ...] = ()
         self._row_index: dict[str, int] = {}
         self.statuses: list[DeviceStatus] = []
-        self.money: list[Money | None] = []
-        self.texts: list[tuple[str, ...]] = []
         self.versions: list[int] = []
+        """Per row: bumped whenever what the row shows may have changed (the render cache key)."""
         self._block: F64 = np.zeros((4, 0))
+        # Money and texts are computed when read: a market move reprices every device, but
+        # only the rows on screen (and the sort keys, when sorting by money) need them.
+        self._money: list[object] = []
+        self._texts: list[tuple[str, ...] | None] = []
         self._keys: list[FullKey] = []
         self._match: list[bool] = []
         self._haystack: list[str] = []
@@ -118,11 +152,31 @@ class FleetRows:
     def display_ids(self) -> list[str]:
         return [self.ids[i] for i in self.order]
 
+    def money(self, i: int) -> Money | None:
+        """Row i's earnings cells (None: not priced)."""
+        cached = self._money[i]
+        if cached is _UNSET:
+            rev, cost, profit, gain = self._block[:, i].tolist()
+            if rev != rev and cost != cost and profit != profit and gain != gain:
+                cached = None
+            else:
+                cached = Money(_opt(rev), _opt(cost), _opt(profit), _opt(gain))
+            self._money[i] = cached
+        return cached  # type: ignore[return-value]
+
+    def texts(self, i: int) -> tuple[str, ...]:
+        """Row i's cell texts, one per column of `COLUMNS`."""
+        texts = self._texts[i]
+        if texts is None:
+            texts = cell_texts(self.statuses[i], self.money(i))
+            self._texts[i] = texts
+        return texts
+
     def text(self, device_id: str, column_key: str) -> str:
         row = self.row_of(device_id)
         if row is None:
             raise KeyError(device_id)
-        return self.texts[row][COLUMN_KEYS.index(column_key)]
+        return self.texts(row)[COLUMN_KEYS.index(column_key)]
 
     # --- updating -----------------------------------------------------------------------
 
@@ -137,59 +191,63 @@ class FleetRows:
         status_rows = list(itertools.compress(range(n), map(is_not, devices, self.statuses)))
         if any(devices[i].device_id != self.ids[i] for i in status_rows):
             return self._reset(snapshot, block)  # another site, or devices in another order
-        money_moved = ~((block == self._block) | (np.isnan(block) & np.isnan(self._block)))
-        money_rows = np.flatnonzero(money_moved.any(axis=0)).tolist()
-        changed = sorted(set(money_rows).union(status_rows))
+        same = (block == self._block) | (np.isnan(block) & np.isnan(self._block))
+        money_rows = np.flatnonzero(~same.all(axis=0)).tolist()
         self._block = block
-        changes = Changes()
+        changes = Changes(rows=sorted(set(money_rows).union(status_rows)))
+        for i in changes.rows:
+            # Texts again when read (the rows on screen), and a new version so the row
+            # renders again; a status change or an earnings change may move any cell.
+            self._texts[i] = None
+            self.versions[i] += 1
         moved: list[tuple[int, FullKey, FullKey]] = []
+        if self.sort_column in MONEY_KEYS:
+            for i in money_rows:
+                self._money[i] = _UNSET
+                self._rekey(i, moved)
+        else:
+            for i in money_rows:
+                self._money[i] = _UNSET
         match_changed = False
         needle = self._filter
-        for i in changed:
+        for i in status_rows:
             d = devices[i]
             self.statuses[i] = d
-            m = self._money_of(block, i)
-            self.money[i] = m
-            texts = cell_texts(d, m)
-            if texts != self.texts[i]:
-                self.texts[i] = texts
-                self.versions[i] += 1
-                changes.rows.append(i)
-                haystack = "\x00".join(texts).lower()
+            haystack = _haystack(d)
+            if haystack != self._haystack[i]:
                 self._haystack[i] = haystack
                 match = needle in haystack
                 if match != self._match[i]:
                     self._match[i] = match
                     match_changed = True
-            key = self._full_key(i)
-            if key != self._keys[i]:
-                moved.append((i, self._keys[i], key))
-                self._keys[i] = key
+            self._rekey(i, moved)
         if moved:
             self._move(moved)
         if moved or match_changed:
             changes.order = self._refresh_order()
         return changes
 
-    def _money_of(self, block: F64, i: int) -> Money | None:
-        rev, cost, profit, gain = (float(v) for v in block[:, i])
-        if rev != rev and cost != cost and profit != profit and gain != gain:
-            return None
-        return Money(_opt(rev), _opt(cost), _opt(profit), _opt(gain))
+    def _rekey(self, i: int, moved: list[tuple[int, FullKey, FullKey]]) -> None:
+        key = self._full_key(i)
+        if key != self._keys[i]:
+            moved.append((i, self._keys[i], key))
+            self._keys[i] = key
 
     def _reset(self, snapshot: Snapshot, block: F64) -> Changes:
         devices = snapshot.devices
+        n = len(devices)
         self.ids = tuple(d.device_id for d in devices)
         self._row_index = {device_id: i for i, device_id in enumerate(self.ids)}
         self.statuses = list(devices)
         self._block = block
-        self.money = [self._money_of(block, i) for i in range(len(devices))]
-        self.texts = [cell_texts(d, m) for d, m in zip(devices, self.money, strict=True)]
-        self.versions = [0] * len(devices)
-        self._haystack = ["\x00".join(t).lower() for t in self.texts]
+        self._money = [_UNSET] * n
+        self._texts = [None] * n
+        self.versions = [0] * n
+        self._haystack = [_haystack(d) for d in devices]
         self._match = [self._filter in h for h in self._haystack]
+        self._keys = []
         self._resort_all()
-        return Changes(rows=list(range(len(devices))), order=True, layout=True)
+        return Changes(rows=list(range(n)), order=True, layout=True)
 
     def _full_key(self, i: int) -> FullKey:
         # Problems first is a partition in front of the chosen sort, in either direction: the
@@ -197,7 +255,7 @@ class FleetRows:
         d = self.statuses[i]
         first, rest = (1, 0) if self.sort_reverse else (0, 1)
         problem_rank = first if (self.problems_first and d.problem) else rest
-        key = sort_key(self.sort_column, d, self.money[i], reverse=self.sort_reverse)
+        key = sort_key(self.sort_column, d, self.money(i), reverse=self.sort_reverse)
         return (problem_rank, key, i)
 
     def _move(self, moved: list[tuple[int, FullKey, FullKey]]) -> None:

@@ -70,7 +70,7 @@ def _power_text(d: DeviceStatus, m: Money | None = None) -> str:
     return fmt_num(r.power_w, ".0f", "W") + ("*" if r.power_estimated else " ")
 
 
-def _note(d: DeviceStatus, m: Money | None = None) -> str:
+def note(d: DeviceStatus, m: Money | None = None) -> str:
     if d.last_error:
         return d.last_error
     r = d.reading
@@ -154,9 +154,11 @@ COLUMNS: tuple[Column, ...] = (
         lambda d, m: d.model or MISSING,
         lambda d, m: d.model or "",
     ),
-    Column("note", "Note", 40, False, 14, _note, _note),
+    Column("note", "Note", 40, False, 14, note, note),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
+MONEY_KEYS = frozenset({"revenue", "cost", "profit", "gain"})
+"""The columns that come from the earnings (they move with the market, not the device)."""
 BY_KEY = {c.key: c for c in COLUMNS}
 
 

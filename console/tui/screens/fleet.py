@@ -39,21 +39,31 @@ class FleetScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self._snapshot: Snapshot | None = None
+        # Kept, not queried: a tick may land before the screen is composed or while the app
+        # is tearing it down.
+        self._summary = SiteSummary(id="summary")
+        self._table = DeviceTable(id="devices")
 
     def compose(self) -> ComposeResult:
-        yield SiteSummary(id="summary")
-        yield DeviceTable(id="devices")
-        yield Input(placeholder="filter: name, model, firmware, state…", id="filter")
+        yield self._summary
+        yield self._table
+        yield Input(placeholder="filter: name, model, firmware, state, host, note…", id="filter")
         yield Footer()
+
+    def on_mount(self) -> None:
+        if self._snapshot is not None:
+            self.apply(self._snapshot)
 
     @property
     def table(self) -> DeviceTable:
-        return self.query_one(DeviceTable)
+        return self._table
 
     def apply(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
-        self.query_one(SiteSummary).apply(snapshot)
-        self.table.apply(snapshot)
+        if not self._table.is_mounted:
+            return  # on_mount shows it
+        self._summary.apply(snapshot)
+        self._table.apply(snapshot)
 
     @property
     def snapshot(self) -> Snapshot | None:

@@ -41,7 +41,7 @@ class FleetSource:
     def row_cells(self, position: int, columns: Sequence[TableColumn]) -> list[Cell]:
         rows = self.rows
         i = rows.order[position]
-        texts, d, m = rows.texts[i], rows.statuses[i], rows.money[i]
+        texts, d, m = rows.texts(i), rows.statuses[i], rows.money(i)
         return [(texts[_COLUMN_INDEX[c.key]], cell_style(c.key, d, m)) for c in columns]
 
 
@@ -60,7 +60,7 @@ class DeviceTable(VirtualTable):
             self.rows_changed(None)
         elif changes.rows:
             ids = self.rows.ids
-            self.rows_changed(ids[i] for i in changes.rows)
+            self.rows_changed([ids[i] for i in changes.rows])
 
     # --- what the operator changes ------------------------------------------------------
 

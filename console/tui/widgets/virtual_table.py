@@ -4,8 +4,9 @@ Textual's DataTable keeps every row as widget state and invalidates its render c
 update, so a repaint costs the whole table. Here the rows live in a `TableSource` (plain
 Python: the fleet's `FleetRows`, the what-if results), and the widget asks it for the rows
 that are visible, one `render_line` per screen line. A rendered row is cached as a `Strip`
-keyed by (row id, row version, cursor, stripe, layout), so a tick repaints the rows whose
-version moved and reuses every other line; scrolling and re-sorting cost the visible rows.
+keyed by (row id, row version, row style (cursor, stripe, focus), columns, horizontal scroll,
+width), so a tick repaints the rows whose version moved and reuses every other line;
+scrolling and re-sorting cost the visible rows.
 
 What the widget owns: the columns that fit the width (`fit_columns`, by priority), the
 header (with the sort arrow), the cursor (kept on the same row id when rows move), keyboard
@@ -16,7 +17,7 @@ header posts `HeaderSelected`.
 from __future__ import annotations
 
 import functools
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import ClassVar, Protocol
 
 from rich.cells import cell_len, set_cell_size
@@ -229,13 +230,16 @@ class VirtualTable(ScrollView, can_focus=True):
 
     # --- the rows changed ---------------------------------------------------------------
 
-    def rows_changed(self, rows: Iterable[str] | None = None) -> None:
+    def rows_changed(self, rows: Sequence[str] | None = None) -> None:
         """The source changed: `rows` (ids) whose cells changed in place, or None when rows
         moved, came or went. Repaints only what is on screen and keeps the cursor on its
         row."""
+        visible = self._visible_rows()
+        if rows is not None and len(rows) > visible:
+            self.refresh()  # more changed rows than lines: repaint the lines (strips cached)
+            return
         if rows is not None:
             first = int(self.scroll_offset.y)
-            visible = self._visible_rows()
             for row_id in rows:
                 position = self.source.position_of(row_id)
                 if position is not None and first <= position < first + visible:
@@ -348,34 +352,43 @@ class VirtualTable(ScrollView, can_focus=True):
         return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        scroll_x, scroll_y = self.scroll_offset
-        base = self._styles[0] if self._styles else self.rich_style
         if y == 0:
             style = self._row_style(-1)
-            strip = self._header_strip(style)
-        else:
-            position = int(scroll_y) + y - 1
-            if position >= len(self.source):
-                return Strip.blank(width, base)
-            style = self._row_style(position)
-            strip = self._row_strip(position, style)
-        return strip.crop(int(scroll_x), int(scroll_x) + width).adjust_cell_length(width, style)
+            return self._line(("\x00header",), style, lambda: self._header_strip(style))
+        position = int(self.scroll_offset.y) + y - 1
+        if position >= len(self.source):
+            return Strip.blank(self.size.width, self._styles[0] if self._styles else None)
+        style = self._row_style(position)
+        key = (self.source.row_id(position), self.source.row_version(position))
+
+        def build() -> Strip:
+            self.rows_rendered += 1
+            return self._build(self.source.row_cells(position, self.columns), style)
+
+        return self._line(key, style, build)
+
+    def _line(self, key: tuple[object, ...], style: Style, build: Callable[[], Strip]) -> Strip:
+        """The line as it appears: cropped to the horizontal scroll and the widget's width.
+        Cached with everything it depends on, so an unchanged row is one dictionary lookup."""
+        width = self.size.width
+        scroll_x = int(self.scroll_offset.x)
+        full_key = (*key, style, self._layout, scroll_x, width, self.sort_arrow)
+        line = self._strips.get(full_key)
+        if line is None:
+            strip = build()
+            line = strip.crop(scroll_x, scroll_x + width).adjust_cell_length(width, style)
+            self._strips[full_key] = line
+        return line
 
     def _header_strip(self, header: Style) -> Strip:
-        key = ("\x00header", self.sort_arrow, self._layout, header)
-        strip = self._strips.get(key)
-        if strip is None:
-            cells: list[Cell] = []
-            for column in self.columns:
-                label = column.label
-                if self.sort_arrow is not None and self.sort_arrow[0] == column.key:
-                    arrow = "▼" if self.sort_arrow[1] else "▲"
-                    label = label + arrow if cell_len(label) < column.width else label[:-1] + arrow
-                cells.append((label, ""))
-            strip = self._build(cells, header)
-            self._strips[key] = strip
-        return strip
+        cells: list[Cell] = []
+        for column in self.columns:
+            label = column.label
+            if self.sort_arrow is not None and self.sort_arrow[0] == column.key:
+                arrow = "▼" if self.sort_arrow[1] else "▲"
+                label = label + arrow if cell_len(label) < column.width else label[:-1] + arrow
+            cells.append((label, ""))
+        return self._build(cells, header)
 
     def _row_style(self, position: int) -> Style:
         """The header's style (position -1), or a row's: zebra stripe, cursor."""
@@ -386,16 +399,6 @@ class VirtualTable(ScrollView, can_focus=True):
         if position == self.cursor:
             style += cursor
         return style
-
-    def _row_strip(self, position: int, style: Style) -> Strip:
-        row_id = self.source.row_id(position)
-        key = (row_id, self.source.row_version(position), style, self._layout)
-        strip = self._strips.get(key)
-        if strip is None:
-            strip = self._build(self.source.row_cells(position, self.columns), style)
-            self._strips[key] = strip
-            self.rows_rendered += 1
-        return strip
 
     def _build(self, cells: Sequence[Cell], style: Style) -> Strip:
         gap = Segment(" " * GAP, style)
