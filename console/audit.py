@@ -2,20 +2,18 @@
 
 `AuditLog` is the `AuditSink` the action path writes to. Each entry is committed before
 `record` returns, so an action that was acknowledged to its caller is on disk even if the
-console is killed right after. SQLite calls block, so they run on a dedicated single-thread
-executor: one thread also serialises writers without extra locking.
+console is killed right after. The file is a `StateDb` (its own thread, WAL, fsynced commits,
+a busy timeout so the console and a CLI command can both write it).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sqlite3
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from console.actions import AuditEntry
+from console.statedb import StateDb
 
 AUDIT_FILE = "audit.sqlite3"
 
@@ -61,26 +59,15 @@ class AuditLog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hashpivot-audit")
-        self._db: sqlite3.Connection | None = None
+        self._db = StateDb(path)
+        self._db.add_schema(_SCHEMA)
 
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> AuditLog:
         return cls(state_dir / AUDIT_FILE)
 
-    def _connect(self) -> sqlite3.Connection:
-        if self._db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            # FULL: an acknowledged action survives power loss, not only a process kill.
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
-            self._db = db
-        return self._db
-
     def _insert(self, entry: AuditEntry) -> int:
-        db = self._connect()
+        db = self._db.connection()
         cursor = db.execute(
             f"INSERT INTO audit ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
@@ -104,7 +91,7 @@ class AuditLog:
         return row_id
 
     def _select(self, target: str | None, limit: int) -> list[tuple[int, AuditEntry]]:
-        db = self._connect()
+        db = self._db.connection()
         if target is None:
             rows = db.execute(
                 f"SELECT id, {_COLUMNS} FROM audit ORDER BY id DESC LIMIT ?", (limit,)
@@ -139,22 +126,14 @@ class AuditLog:
         return entries
 
     async def record(self, entry: AuditEntry) -> int:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._insert, entry)
+        return await self._db.run(lambda: self._insert(entry))
 
     async def recent(
         self, target: str | None = None, limit: int = 50
     ) -> list[tuple[int, AuditEntry]]:
         """The latest `limit` entries (for one device or job when `target` is given), oldest
         first, with their ids."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._select, target, limit)
+        return await self._db.run(lambda: self._select(target, limit))
 
     def close(self) -> None:
-        def _close() -> None:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-        self._executor.submit(_close).result()
-        self._executor.shutdown(wait=True)
+        self._db.close()

@@ -3,7 +3,8 @@
     hashpivot [--config FILE] [--operator NAME]
                                    the console (TUI); the bundled simulated site by default
     hashpivot snapshot [--config FILE] [--json]
-    hashpivot simulate --asics N [--faults SPEC] [--base-ip IP] [--port N] [--port-per-miner]
+    hashpivot simulate [--asics N] [--gpus M] [--faults SPEC] [--base-ip IP] [--port N]
+                       [--port-per-miner] [--gpu-dir DIR]
     hashpivot config check FILE [FILE ...]
     hashpivot scan CIDR [CIDR ...] [--json | --toml] [--config FILE]   (console/scan/)
     hashpivot jobs [--config FILE] submit|list|cancel|reprioritise ...   (console/jobs_cli.py)
@@ -82,8 +83,30 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_arg(snap)
     snap.add_argument("--json", action="store_true", help="JSON (schema: docs/snapshot.md)")
 
-    sim = sub.add_parser("simulate", help="run a simulated ASIC fleet until Ctrl-C")
-    sim.add_argument("--asics", type=int, required=True, metavar="N", help="number of miners")
+    sim = sub.add_parser(
+        "simulate", help="run a simulated ASIC fleet until Ctrl-C; create simulated GPUs"
+    )
+    sim.add_argument("--asics", type=int, default=0, metavar="N", help="number of miners")
+    sim.add_argument(
+        "--gpus",
+        type=int,
+        default=0,
+        metavar="M",
+        help="create M simulated GPUs (mixed models) and print the config that uses them",
+    )
+    sim.add_argument(
+        "--gpu-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the simulated GPUs keep their state (default: gpu-sim in the state dir)",
+    )
+    sim.add_argument(
+        "--gpu-api-port",
+        type=int,
+        default=47100,
+        metavar="PORT",
+        help="first simulated GPU miner's API port in the printed config (default 47100)",
+    )
     sim.add_argument("--faults", metavar="SPEC", help="fault spec, e.g. 'hang@10%%,quirk=Q3@0-4'")
     sim.add_argument(
         "--base-ip",
@@ -162,13 +185,46 @@ def cmd_snapshot(config_path: Path | None, as_json: bool) -> int:
     return 0
 
 
+def _simulate_gpus(count: int, directory: Path | None, seed: int, api_port: int) -> int:
+    """Create (or reuse) a simulated GPU site and print the config that runs a console on it.
+
+    The simulated GPUs need no process of their own: a console's NVML stand-in reads their
+    shared state directory, and the miners and jobs it launches register there."""
+    from console.config import default_state_dir
+    from simulators import gpu_state
+    from simulators.gpu_tool import MIXED_MODELS, config_snippet
+
+    target = (directory or default_state_dir() / "gpu-sim").expanduser().resolve()
+    if (target / "site.json").exists():
+        site = gpu_state.load_site(target)
+        if len(site.gpus) != count:
+            print(
+                f"hashpivot simulate: {target} already holds {len(site.gpus)} simulated GPUs, "
+                f"not {count}; give another --gpu-dir or --gpus {len(site.gpus)}",
+                file=sys.stderr,
+            )
+            return 2
+    else:
+        models = [MIXED_MODELS[i % len(MIXED_MODELS)] for i in range(count)]
+        site = gpu_state.create_site(target, models, seed=seed)
+    for g in site.gpus:
+        print(f"gpu {g.index}  {g.uuid}  {g.model}  {g.pci_bus_id}", file=sys.stderr)
+    print(f"# {count} simulated GPUs in {target}; add this to a site config:", file=sys.stderr)
+    print(config_snippet(site, str(target), seed, api_port), end="")
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from simulators.asic import plan_fleet
     from simulators.asic.fleet import run_simulator_cli
 
-    if args.asics < 1:
-        print("--asics must be at least 1", file=sys.stderr)
+    if args.asics < 0 or args.gpus < 0 or args.asics + args.gpus == 0:
+        print("hashpivot simulate: give --asics N and/or --gpus M (at least one)", file=sys.stderr)
         return 2
+    if args.gpus:
+        rc = _simulate_gpus(args.gpus, args.gpu_dir, args.seed, args.gpu_api_port)
+        if rc or not args.asics:
+            return rc
     try:
         specs = plan_fleet(
             args.asics,

@@ -52,6 +52,8 @@ __all__ = [
     "ConfigError",
     "GpuConfig",
     "GpuMode",
+    "GpuSimulation",
+    "GpuSimulationJob",
     "HostConfig",
     "MarketConfig",
     "MarketLiveConfig",
@@ -328,6 +330,9 @@ class PollerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
 
     asic_poll_interval_s: IntervalSeconds = 30.0
     """Default seconds between polls of one ASIC; an `[[asics]]` entry may override it."""
+
+    gpu_poll_interval_s: IntervalSeconds = 1.0
+    """Seconds between NVML samples of every GPU and reads of the GPU miners' APIs."""
 
     asic_timeout_s: TimeoutSeconds = 5.0
     """Default connect + read deadline per request to one ASIC, in seconds."""
@@ -626,9 +631,9 @@ class GpuConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     """Mode at the very first start, before any mode was persisted: mining, ai or idle."""
 
     miner_argv: tuple[ArgvItem, ...] = ()
-    """The miner command as a list (never a shell string). `{api_port}`, `{gpu_uuid}` and
-    `{gpu_name}` are replaced; it runs with `CUDA_VISIBLE_DEVICES=<uuid>`. Empty: no miner, so
-    this GPU cannot be switched to mining."""
+    """The miner command as a list (never a shell string). `{api_port}`, `{gpu_uuid}`,
+    `{gpu_name}` and `{python}` (hashpivot's interpreter) are replaced; it runs with
+    `CUDA_VISIBLE_DEVICES=<uuid>`. Empty: no miner, so this GPU cannot be switched to mining."""
 
     miner_api_port: Port | None = None
     """Port of the miner's HTTP API on 127.0.0.1 (T-Rex `--api-bind-http`, lolMiner
@@ -702,6 +707,52 @@ class WorkloadsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     """Cap of the back-off between restarts of a miner that keeps exiting."""
 
 
+GpuSimModel = Literal["rtx3090", "rtx4090", "a100-80gb", "h100", "l40s"]
+
+
+class GpuSimulationJob(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One `[[gpu_simulation.jobs]]` entry: a simulated AI job put in the queue the first time
+    the simulated site starts (the demo's pre-filled queue)."""
+
+    name: DeviceName
+    """Job name shown in the queue."""
+
+    customer: str = ""
+    """Customer or contract the job is billed to."""
+
+    rate_usd_per_gpu_hour: Annotated[float, Meta(ge=0, le=1000)] = 1.0
+    """What the customer pays per GPU-hour, in USD."""
+
+    min_vram_gb: Annotated[float, Meta(ge=0, le=1024)] = 0.0
+    """Memory the job needs on its GPU, in GB (10^9 bytes)."""
+
+    priority: Annotated[int, Meta(ge=-1000, le=1000)] = 0
+    """Higher runs first."""
+
+    total_steps: Annotated[int, Meta(ge=1, le=100_000_000)] = 36_000
+    """Training steps of the simulated job (0.1 s each)."""
+
+
+class GpuSimulation(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """`[gpu_simulation]`: run the `[[gpus]]` on a simulated NVML library (demo/test sites).
+
+    The simulated GPUs' UUIDs follow from `seed` and their position in `models`
+    (`python -m simulators.gpu_tool create DIR --models ... --seed N` prints them), and each
+    `[[gpus]]` entry must name one of them."""
+
+    models: tuple[GpuSimModel, ...]
+    """One simulated board per entry, in PCI bus order."""
+
+    seed: Seed = 0
+    """Seed the UUIDs (and the physics' randomness) derive from."""
+
+    dir: str | None = None
+    """Directory of the simulated GPUs' shared state; default `gpu-sim` under `state_dir`."""
+
+    jobs: tuple[GpuSimulationJob, ...] = ()
+    """`[[gpu_simulation.jobs]]`: the queue a fresh simulated site starts with."""
+
+
 class SiteConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """A whole config file."""
 
@@ -727,6 +778,18 @@ class SiteConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
 
     gpus: tuple[GpuConfig, ...] = ()
     """`[[gpus]]`: one entry per GPU."""
+
+    gpu_simulation: GpuSimulation | None = None
+    """`[gpu_simulation]`: simulate the GPUs (demo/test sites only)."""
+
+    @property
+    def gpu_sim_path(self) -> Path | None:
+        """Where the simulated GPUs keep their shared state (None: real GPUs)."""
+        sim = self.gpu_simulation
+        if sim is None:
+            return None
+        path = Path(sim.dir).expanduser() if sim.dir else Path("gpu-sim")
+        return path if path.is_absolute() else self.site.state_path / path
 
     def gpu_min_dwell_s(self, gpu: GpuConfig) -> float:
         """Minimum dwell of `gpu`: its own value, else `[workloads].min_dwell_s`."""
@@ -1393,7 +1456,7 @@ def _tou_rules(
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]*)\}")
-_MINER_PLACEHOLDERS: Final = frozenset({"api_port", "gpu_uuid", "gpu_name"})
+_MINER_PLACEHOLDERS: Final = frozenset({"api_port", "gpu_uuid", "gpu_name", "python"})
 
 
 def _gpu_rules(
@@ -1417,7 +1480,7 @@ def _gpu_rules(
                 ctx.add(
                     (*path, "miner_argv", index),
                     f"unknown placeholder {{{sorted(unknown)[0]}}} in {item!r}",
-                    "use {api_port}, {gpu_uuid} or {gpu_name}",
+                    "use {api_port}, {gpu_uuid}, {gpu_name} or {python}",
                 )
                 ok = False
         uses_port = any("{api_port}" in item for item in argv)

@@ -20,6 +20,7 @@ import msgspec
 from console.economics import FleetEarnings
 from console.market import MarketSnapshot
 from drivers.cgminer.reading import AsicReading, MinerState
+from drivers.gpu_reading import GpuHealth, GpuReading
 from drivers.host import HostReading
 
 MISSING = "—"
@@ -45,6 +46,7 @@ class Observed(StrEnum):
     IDLE = "idle"
     DEGRADED = "degraded"
     FAULTED = "faulted"
+    SWITCHING = "switching"  # a GPU between modes: draining, verifying free, launching
     UNKNOWN = "unknown"  # no usable reading (never polled, unreachable, or access denied)
 
 
@@ -70,6 +72,48 @@ DEGRADED_HASHRATE_FRACTION = 0.80
 """Below this fraction of nominal, a hashing miner is reported degraded (boards or chips lost)."""
 
 
+class GpuJobView(msgspec.Struct, frozen=True, kw_only=True):
+    """The AI job on a GPU, as presenters show it."""
+
+    id: int
+    name: str
+    customer: str
+    state: str  # the queue's state: starting / running / preempting / ...
+    rate_usd_per_gpu_hour: float
+    progress: float  # 0..1
+    runtime_s: float  # completed runs plus the current one
+    earned_usd: float  # completed runs plus the current one, at the job's rate
+
+
+class GpuView(msgspec.Struct, frozen=True, kw_only=True):
+    """One GPU: what NVML says, where its mode state machine is, and what its workload does."""
+
+    uuid: str
+    nvml: GpuReading | None  # None until NVML has seen this UUID (or NVML is unavailable)
+    mode: str  # commanded: mining / ai / idle
+    state: str  # the switch state machine: MINING, DRAINING_MINER, ..., FAULTED, LOST
+    switching: bool  # a switch is running now
+    error: str | None = None  # why the GPU is held, or the last failure
+    failed_step: str | None = None
+    mode_since: float | None = None  # unix seconds
+    miner_pid: int | None = None
+    miner_hashrate_hs: float | None = None  # from the miner's API while mining
+    miner_algorithm: str | None = None
+    miner_error: str | None = None  # why the miner API could not be read
+    job: GpuJobView | None = None
+    nvml_unavailable: str | None = None  # "no GPUs: <reason>" when NVML itself is down
+
+    @property
+    def power_w(self) -> float | None:
+        sample = self.nvml.sample if self.nvml else None
+        return sample.power_w if sample else None
+
+    @property
+    def temp_c(self) -> float | None:
+        sample = self.nvml.sample if self.nvml else None
+        return sample.temp_gpu_c if sample else None
+
+
 class DeviceStatus(msgspec.Struct, frozen=True, kw_only=True):
     """One device at one instant: identity, the three state axes, last reading, poll health."""
 
@@ -92,6 +136,7 @@ class DeviceStatus(msgspec.Struct, frozen=True, kw_only=True):
     polls_failed: int = 0
     privileged: bool = False
     tags: tuple[str, ...] = ()
+    gpu: GpuView | None = None  # set for kind "gpu"
     controls: tuple[str, ...] = ()
     """Control actions this device accepts now (driver capability names such as "curtail"):
     empty unless the device is privileged and its firmware is known to support them."""
@@ -124,6 +169,33 @@ def observe_asic(reading: AsicReading | None) -> Observed:
     if dead_boards or (nominal and hashrate < DEGRADED_HASHRATE_FRACTION * nominal):
         return Observed.DEGRADED
     return Observed.HASHING
+
+
+_GPU_HOLDING = frozenset({"FAULTED", "LOST", "NEEDS_RESET"})
+
+
+def observe_gpu(view: GpuView | None) -> Observed:
+    """What a GPU is doing, from NVML health, its state machine and its workload."""
+    if view is None or view.nvml is None:
+        return Observed.UNKNOWN
+    if view.state in _GPU_HOLDING or view.nvml.health in (
+        GpuHealth.LOST,
+        GpuHealth.FAULTED,
+        GpuHealth.NEEDS_RESET,
+    ):
+        return Observed.FAULTED
+    if view.switching or view.state not in ("MINING", "AI_RUNNING", "IDLE"):
+        return Observed.SWITCHING
+    if view.state == "AI_RUNNING" and view.job is not None:
+        sample = view.nvml.sample
+        throttled = sample is not None and any(
+            r in ("THERM-HW", "BRAKE", "HW") for r in sample.throttle_reasons
+        )
+        return Observed.DEGRADED if throttled else Observed.RUNNING_JOB
+    if view.state == "MINING":
+        # The miner process alone is not proof: its API must report hashrate.
+        return Observed.HASHING if view.miner_hashrate_hs else Observed.DEGRADED
+    return Observed.IDLE
 
 
 class SiteTotals(msgspec.Struct, frozen=True, kw_only=True):
@@ -162,8 +234,14 @@ def site_totals(devices: tuple[DeviceStatus, ...]) -> SiteTotals:
     for d in devices:
         counts[d.freshness] += 1
         problems += d.problem
+        if d.freshness is Freshness.LOST:
+            continue
+        if d.gpu is not None:
+            # GPU hashrate is another algorithm's: it never adds to the site's SHA-256 total.
+            power += d.gpu.power_w or 0.0
+            continue
         r = d.reading
-        if r is None or d.freshness is Freshness.LOST:
+        if r is None:
             continue
         hashrate += r.hashrate_5s_hs or r.hashrate_avg_hs or 0.0
         if r.power_w is not None:

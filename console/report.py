@@ -13,11 +13,12 @@ from typing import Any
 
 import msgspec
 
-from console.economics import EarningsTotals, FleetEarnings
+from console.economics import DeviceEarnings, EarningsTotals, FleetEarnings
 from console.market import Figure, MarketSnapshot
 from console.model import (
     MISSING,
     DeviceStatus,
+    GpuView,
     Snapshot,
     fmt_age,
     fmt_hashrate,
@@ -63,6 +64,15 @@ def reading_json(r: AsicReading) -> dict[str, Any]:
     }
 
 
+def gpu_json(g: GpuView) -> dict[str, Any]:
+    """A GPU's NVML reading, mode state machine, workload and miner, as plain JSON."""
+    out: dict[str, Any] = msgspec.to_builtins(g)
+    if g.nvml is not None and g.nvml.sample is not None:
+        out["nvml"]["sample"]["taken_at"] = _iso(g.nvml.sample.taken_at)
+    out["mode_since"] = _iso(g.mode_since)
+    return out
+
+
 def device_json(
     d: DeviceStatus, taken_at: float, earnings: FleetEarnings | None = None, index: int = -1
 ) -> dict[str, Any]:
@@ -86,6 +96,7 @@ def device_json(
         "privileged": d.privileged,
         "tags": list(d.tags),
         "reading": None if d.reading is None else reading_json(d.reading),
+        "gpu": None if d.gpu is None else gpu_json(d.gpu),
         "earnings": None if row is None else msgspec.to_builtins(row),
     }
 
@@ -229,11 +240,33 @@ def _cell(text: str, width: int, align: str) -> str:
     return f"{text:{align}{width}}"
 
 
+def _gpu_row(d: DeviceStatus, g: GpuView, money: DeviceEarnings | None) -> list[str]:
+    doing = g.state if not g.job else f"{g.state} {g.job.name}"
+    note = d.last_error or g.error or g.miner_error or doing
+    return [
+        d.name,
+        d.model or MISSING,
+        f"gpu/{g.mode}",
+        d.observed.value,
+        d.freshness.value,
+        fmt_hashrate(g.miner_hashrate_hs),
+        fmt_num(g.temp_c, ".0f", "°C"),
+        fmt_num(g.power_w, ".0f", "W"),
+        MISSING,
+        fmt_usd(money.revenue_usd_per_day) if money else MISSING,
+        fmt_usd(money.power_cost_usd_per_day) if money else MISSING,
+        fmt_usd(money.profit_usd_per_day) if money else MISSING,
+        note,
+    ]
+
+
 def device_row(
     d: DeviceStatus, earnings: FleetEarnings | None = None, index: int = -1
 ) -> list[str]:
     r = d.reading
     money = None if earnings is None or index < 0 else earnings.row(index)
+    if d.gpu is not None:
+        return _gpu_row(d, d.gpu, money)
     power = MISSING
     if r is not None and r.power_w is not None:
         power = fmt_num(r.power_w, ".0f", "W") + ("*" if r.power_estimated else "")

@@ -23,6 +23,8 @@ from console.asic_actions import AsicActions
 from console.audit import AuditLog
 from console.config import AsicConfig, SiteConfig
 from console.events import EventHub
+from console.fleet_inputs import no_gpu_economics
+from console.gpu_site import GpuSetupError, GpuSide, gpu_device_infos
 from console.model import DeviceKind, ErrorKind, Snapshot
 from console.poller import Poller
 from console.pricing import SitePricing
@@ -124,13 +126,24 @@ class Site:
                     tags=tuple(asic.tags),
                 )
             )
+        infos.extend(gpu_device_infos(config))
         self.store = Store(config.site.name, infos)
+        # Every command (TUI, MQTT, CLI) goes through this one path, audited under state_dir.
+        self.audit = AuditLog.in_state_dir(config.site.state_path)
+        self.actions = ActionPath(self.audit)
+        # Faults that presenters announce (job failed, switch failed, ...) are published here.
+        self.events = EventHub()
+        # NVML, the AI job queue and the GPU mode switches (registers gpu.switch and job.*).
+        self.gpus = GpuSide(config, self.actions, self.store, self.events) if config.gpus else None
         self.pricing = SitePricing(
             config,
             [info.device_id for info in infos],
             # Accrual credits at most one stale threshold across a gap in readings.
             [info.stale_after_s for info in infos],
+            gpu_economics=self.gpus.economics if self.gpus else no_gpu_economics,
         )
+        if self.gpus is not None:
+            self.pricing.job_offers = self.gpus.job_offers
         self.poller = Poller(
             self.sources,
             self.store,
@@ -138,12 +151,7 @@ class Site:
             backoff_max_s=poller_cfg.backoff_max_s,
             classify=classify_error,
         )
-        # Every command (TUI, MQTT, CLI) goes through this one path, audited under state_dir.
-        self.audit = AuditLog.in_state_dir(config.site.state_path)
-        self.actions = ActionPath(self.audit)
         AsicActions({s.device_id: s.miner for s in self.sources}, self.store).register(self.actions)
-        # Faults that presenters announce (job failed, switch failed, ...) are published here.
-        self.events = EventHub()
         self._fleet = self._simulated_fleet()
         # psutil calls block (they read /proc); keep them off the event loop.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hashpivot-host")
@@ -181,6 +189,13 @@ class Site:
                     "using these addresses? Stop it, or give the simulated [[asics]] other "
                     "127.x.y.z hosts."
                 ) from exc
+        if self.gpus is not None:
+            try:
+                await self.gpus.open()
+            except GpuSetupError as exc:
+                if self._fleet is not None:
+                    await self._fleet.stop()
+                raise SiteStartError(str(exc)) from exc
         return self
 
     async def __aexit__(
@@ -189,6 +204,8 @@ class Site:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self.gpus is not None:
+            await self.gpus.close()
         if self._fleet is not None:
             await self._fleet.stop()
         await self.pricing.close()
@@ -215,10 +232,15 @@ class Site:
             group.create_task(self._host_loop())
             group.create_task(self.pricing.run_feed())
             group.create_task(self.pricing.run_accrual(self.store.snapshot))
+            if self.gpus is not None:
+                group.create_task(self.gpus.run())
 
     async def poll_all_once(self) -> None:
         await asyncio.gather(
-            self.poller.poll_all_once(), self.sample_host(), self.pricing.prepare_once()
+            self.poller.poll_all_once(),
+            self.sample_host(),
+            self.pricing.prepare_once(),
+            self.gpus.tick() if self.gpus is not None else asyncio.sleep(0),
         )
 
     def profit_history(

@@ -24,9 +24,11 @@ from console.model import (
     DeviceStatus,
     ErrorKind,
     Freshness,
+    GpuView,
     Observed,
     Snapshot,
     observe_asic,
+    observe_gpu,
     site_totals,
 )
 from drivers.cgminer.controls import capabilities
@@ -64,6 +66,7 @@ class _Live:
 
     info: DeviceInfo
     reading: AsicReading | None = None
+    gpu: GpuView | None = None
     last_ok_at: float | None = None
     last_attempt_at: float | None = None
     last_error: str | None = None
@@ -126,6 +129,24 @@ class Store:
         live.version += 1
         self._append_history(device_id, reading, at)
 
+    def record_gpu(
+        self, device_id: str, view: GpuView, at: float, failure: tuple[ErrorKind, str] | None
+    ) -> None:
+        """One GPU tick: its view always (mode and workload are known even when NVML is not),
+        and a good reading unless `failure` says why NVML gave no fresh sample."""
+        live = self._live[device_id]
+        live.gpu = view
+        if failure is not None:
+            self.record_failure(device_id, failure[0], failure[1], at)
+            return
+        live.last_ok_at = live.last_attempt_at = at
+        live.last_error = None
+        live.error_kind = None
+        live.consecutive_failures = 0
+        live.polls_ok += 1
+        live.version += 1
+        self._write_history(device_id, at, view.miner_hashrate_hs, view.temp_c, view.power_w)
+
     def record_failure(self, device_id: str, kind: ErrorKind, message: str, at: float) -> None:
         live = self._live[device_id]
         live.last_attempt_at = at
@@ -144,14 +165,26 @@ class Store:
         live.version += 1
 
     def _append_history(self, device_id: str, reading: AsicReading, at: float) -> None:
+        self._write_history(
+            device_id, at, reading.hashrate_5s_hs, reading.temp_max_c, reading.power_w
+        )
+
+    def _write_history(
+        self,
+        device_id: str,
+        at: float,
+        hashrate_hs: float | None,
+        temp_max_c: float | None,
+        power_w: float | None,
+    ) -> None:
         row = self._row[device_id]
         slot = int(self._next_slot[row] % self._slots)
         self._next_slot[row] += 1
         self._history_t[row, slot] = at
         values = {
-            Metric.HASHRATE_HS: reading.hashrate_5s_hs,
-            Metric.TEMP_MAX_C: reading.temp_max_c,
-            Metric.POWER_W: reading.power_w,
+            Metric.HASHRATE_HS: hashrate_hs,
+            Metric.TEMP_MAX_C: temp_max_c,
+            Metric.POWER_W: power_w,
         }
         for metric, value in values.items():
             self._history[metric][row, slot] = np.nan if value is None else value
@@ -177,20 +210,27 @@ class Store:
         if cached is not None and cached[0] == live.version and cached[1] is fresh:
             return cached[2]
         info = live.info
-        observed = observe_asic(live.reading) if info.kind is DeviceKind.ASIC else Observed.UNKNOWN
+        gpu = live.gpu
+        observed = observe_asic(live.reading) if info.kind is DeviceKind.ASIC else observe_gpu(gpu)
         if fresh is Freshness.LOST:
             observed = Observed.UNKNOWN
+        commanded = info.commanded
+        model = live.reading.model if live.reading and live.reading.model else info.model
+        if gpu is not None:
+            commanded = CommandedMode(gpu.mode)
+            model = gpu.nvml.static.name if gpu.nvml else model
         status = DeviceStatus(
             device_id=info.device_id,
             kind=info.kind,
             name=info.name,
             host=info.host,
             port=info.port,
-            model=(live.reading.model if live.reading and live.reading.model else info.model),
-            commanded=info.commanded,
+            model=model,
+            commanded=commanded,
             observed=observed,
             freshness=fresh,
             reading=live.reading,
+            gpu=gpu,
             last_ok_at=live.last_ok_at,
             last_attempt_at=live.last_attempt_at,
             last_error=live.last_error,

@@ -75,6 +75,33 @@ def _show(d: str) -> None:
             print(f"    leaked by exited pid {m.pid} ({m.name}): {m.used_memory_bytes >> 20} MiB")
 
 
+MIXED_MODELS = ("rtx3090", "rtx4090", "a100-80gb", "h100", "l40s")
+"""The board mix `hashpivot simulate --gpus N` cycles through."""
+
+
+def config_snippet(site: gpu_state.SiteInfo, state_dir: str, seed: int, api_port: int) -> str:
+    """`[gpu_simulation]` and `[[gpus]]` TOML for a console to run on this simulated site:
+    every GPU idle at first, with a simulated miner on consecutive API ports."""
+    models = ", ".join(json.dumps(g.model) for g in site.gpus)
+    lines = [
+        "[gpu_simulation]",
+        f"models = [{models}]",
+        f"seed = {seed}",
+        f"dir = {json.dumps(state_dir)}",
+    ]
+    for g in site.gpus:
+        lines += [
+            "",
+            "[[gpus]]",
+            f'name = "gpu{g.index}-{g.model}"',
+            f'uuid = "{g.uuid}"',
+            'initial_mode = "idle"',
+            'miner_argv = ["{python}", "-m", "simulators.gpu_miner", "--api-port", "{api_port}"]',
+            f"miner_api_port = {api_port + g.index}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m simulators.gpu_tool", description="Inspect and fault a simulated GPU site."

@@ -9,12 +9,14 @@ ask for a device's detail or an action with messages (`console.tui.messages`); a
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 
 from textual import on
 from textual.app import App
 from textual.binding import Binding
+from textual.worker import WorkerCancelled, WorkerFailed
 
 from console.config import SiteConfig
 from console.events import FreshnessWatch
@@ -129,6 +131,18 @@ class HashpivotApp(App[None]):
             return
         if isinstance(self.screen, FleetScreen | DeviceDetailScreen):
             self.push_screen(WhatIfScreen(self.last_snapshot))
+
+    async def action_quit(self) -> None:
+        """Stop the site before leaving, so its shutdown runs to the end (a simulated site
+        stops its miners and jobs; a real one closes its databases) rather than being cut
+        short when the app's loop ends."""
+        self.notify("stopping the site…", timeout=10)
+        for worker in self.workers:
+            if worker.name == "site":
+                worker.cancel()
+                with contextlib.suppress(WorkerCancelled, WorkerFailed):
+                    await worker.wait()
+        self.exit()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -1,91 +1,16 @@
-"""The workloads database: one SQLite file (WAL) under the state directory holding the AI job
-queue and the per-GPU mode intent.
-
-Every call runs on one dedicated thread (SQLite blocks; one thread also serialises our own
-writers) under a deadline. Connections are in autocommit mode with `synchronous=FULL`: a write
-that returned has been committed and fsynced, so a `kill -9` (or a power cut) loses nothing
-that was acknowledged. Multi-statement changes run inside `BEGIN IMMEDIATE` so they are atomic
-and so a CLI process and the console never interleave a read-modify-write.
-"""
+"""The workloads database: the `StateDb` holding the AI job queue, the per-GPU mode intent and
+energy per mode, in `workloads.sqlite3` under the state directory."""
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
 
-T = TypeVar("T")
+from console.statedb import StateDb
 
 DB_FILE = "workloads.sqlite3"
 
-BUSY_TIMEOUT_MS = 5000
-"""How long a writer waits for another process's write (CLI vs console) before failing."""
 
-
-class WorkloadDb:
-    """The SQLite connection and its executor. Tables are created by their owners' schemas."""
-
-    def __init__(self, path: Path, *, call_timeout_s: float = 10.0) -> None:
-        self.path = path
-        self.call_timeout_s = call_timeout_s
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hashpivot-wl-db")
-        self._db: sqlite3.Connection | None = None
-        self._schemas: list[str] = []
-
+class WorkloadDb(StateDb):
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> WorkloadDb:
         return cls(state_dir / DB_FILE)
-
-    def add_schema(self, sql: str) -> None:
-        """DDL run once when the connection opens (CREATE ... IF NOT EXISTS)."""
-        self._schemas.append(sql)
-        if self._db is not None:
-            self._db.executescript(sql)
-
-    def connection(self) -> sqlite3.Connection:
-        """The connection; only for functions running on this database's executor."""
-        if self._db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(
-                self.path,
-                check_same_thread=False,
-                isolation_level=None,
-                timeout=BUSY_TIMEOUT_MS / 1000,
-            )
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            for sql in self._schemas:
-                db.executescript(sql)
-            self._db = db
-        return self._db
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """`BEGIN IMMEDIATE` … `COMMIT` (or `ROLLBACK` on an exception)."""
-        db = self.connection()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-
-    async def run(self, fn: Callable[[], T]) -> T:
-        """Run `fn` (which uses `connection()` / `transaction()`) on the database thread."""
-        loop = asyncio.get_running_loop()
-        return await asyncio.wait_for(loop.run_in_executor(self._executor, fn), self.call_timeout_s)
-
-    def close(self) -> None:
-        def _close() -> None:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-        self._executor.submit(_close).result()
-        self._executor.shutdown(wait=True)

@@ -35,6 +35,7 @@ import asyncio
 import json
 import math
 import sqlite3
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -169,7 +170,9 @@ class Supervisor:
 
     def miner_spec(self, slot: GpuSlot) -> LaunchSpec:
         gpu = slot.config
-        values = {"gpu_uuid": gpu.uuid, "gpu_name": gpu.name}
+        # {python}: the interpreter running hashpivot, so a config can start Python miners
+        # (the simulated one) without naming a virtual environment's path.
+        values = {"gpu_uuid": gpu.uuid, "gpu_name": gpu.name, "python": sys.executable}
         if gpu.miner_api_port is not None:
             values["api_port"] = str(gpu.miner_api_port)
         return LaunchSpec(

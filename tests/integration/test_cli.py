@@ -86,7 +86,9 @@ def test_snapshot_table_on_the_bundled_demo_site() -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split()[:3] == ["NAME", "MODEL", "FIRMWARE"]
-    assert "demo: 40 devices" in result.stdout
+    assert "demo: 48 devices" in result.stdout  # 40 ASICs and 8 GPUs
+    gpu_rows = [line for line in lines if "gpu/" in line]
+    assert len(gpu_rows) == 8 and all("NVIDIA" in row for row in gpu_rows)
     for family in ("antminer_stock", "whatsminer", "braiins", "luxos", "avalon", "vnish"):
         assert family in result.stdout
 
@@ -146,3 +148,19 @@ def test_demo_address_taken_gives_a_clear_error() -> None:
     assert result.returncode == 2
     assert "already in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_simulate_gpus_prints_a_config_the_console_runs_on(tmp_path: Path) -> None:
+    created = hashpivot("simulate", "--gpus", "2", "--gpu-dir", str(tmp_path / "gpus"))
+    assert created.returncode == 0, created.stderr
+    assert created.stderr.count("GPU-") == 2
+    site = tmp_path / "site.toml"
+    site.write_text(f'[site]\nname = "g"\nstate_dir = "{tmp_path / "state"}"\n' + created.stdout)
+    result = hashpivot("snapshot", "--json", "--config", str(site))
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    gpus = [d for d in doc["devices"] if d["kind"] == "gpu"]
+    assert [g["model"] for g in gpus] == ["NVIDIA GeForce RTX 3090", "NVIDIA GeForce RTX 4090"]
+    assert all(g["freshness"] == "fresh" and g["gpu"]["mode"] == "idle" for g in gpus)
+    again = hashpivot("simulate", "--gpus", "3", "--gpu-dir", str(tmp_path / "gpus"))
+    assert again.returncode == 2 and "already holds 2 simulated GPUs" in again.stderr
