@@ -29,6 +29,7 @@ from console.tui.messages import OpenDevice, RunAction
 from console.tui.notifier import Notifier
 from console.tui.screens.device_detail import DeviceDetailScreen
 from console.tui.screens.fleet import FleetScreen
+from console.tui.screens.gpu_switch import GpuSwitchScreen
 from console.tui.screens.help import HelpScreen
 from console.tui.screens.what_if import WhatIfScreen
 from console.tui.source import ConsoleSite, find_device
@@ -68,7 +69,8 @@ class HashpivotApp(App[None]):
             site.actions,
             self.notifier,
             operator or default_operator(),
-            lambda device_id: find_device(self.last_snapshot, device_id),
+            lambda: self.last_snapshot,
+            site,
         )
         self.last_snapshot: Snapshot | None = None
         self._freshness = FreshnessWatch()
@@ -100,7 +102,9 @@ class HashpivotApp(App[None]):
         # Every live screen on the stack, not only the top one: the screen under a modal is
         # still visible, and the fleet is current the moment the operator goes back to it.
         for screen in self.screen_stack:
-            if isinstance(screen, FleetScreen | DeviceDetailScreen | WhatIfScreen):
+            if isinstance(
+                screen, FleetScreen | DeviceDetailScreen | WhatIfScreen | GpuSwitchScreen
+            ):
                 screen.apply(snapshot)
 
     @on(OpenDevice)

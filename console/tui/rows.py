@@ -47,14 +47,36 @@ class Column:
 
 
 def _hashrate(d: DeviceStatus, m: Money | None = None) -> float | None:
+    if d.gpu is not None:
+        # A GPU's hashrate is another algorithm's (MH/s of KawPow, say): shown, never summed.
+        return d.gpu.miner_hashrate_hs if d.gpu.state == "MINING" else None
     return d.reading.hashrate_5s_hs if d.reading else None
 
 
+def _util(d: DeviceStatus) -> float | None:
+    gpu = d.gpu
+    sample = gpu.nvml.sample if gpu is not None and gpu.nvml is not None else None
+    return sample.util_gpu_pct if sample is not None else None
+
+
+def _hashrate_text(d: DeviceStatus, m: Money | None = None) -> str:
+    """ASICs: their hashrate. GPUs: the miner's hashrate while mining, else utilisation."""
+    hashrate = _hashrate(d)
+    if d.gpu is None or hashrate is not None:
+        return fmt_hashrate(hashrate)
+    util = _util(d)
+    return MISSING if util is None else f"{util:.0f}% util"
+
+
 def _temp(d: DeviceStatus, m: Money | None = None) -> float | None:
+    if d.gpu is not None:
+        return d.gpu.temp_c
     return d.reading.temp_max_c if d.reading else None
 
 
 def _power(d: DeviceStatus, m: Money | None = None) -> float | None:
+    if d.gpu is not None:
+        return d.gpu.power_w
     return d.reading.power_w if d.reading else None
 
 
@@ -63,16 +85,24 @@ def _jth(d: DeviceStatus, m: Money | None = None) -> float | None:
 
 
 def _power_text(d: DeviceStatus, m: Money | None = None) -> str:
-    r = d.reading
-    if r is None or r.power_w is None:
+    power = _power(d)
+    if power is None:
         return MISSING
     # An asterisk marks nameplate estimates: never pass an estimate off as a measurement.
-    return fmt_num(r.power_w, ".0f", "W") + ("*" if r.power_estimated else " ")
+    estimated = d.reading is not None and d.reading.power_estimated
+    return fmt_num(power, ".0f", "W") + ("*" if estimated else " ")
 
 
 def note(d: DeviceStatus, m: Money | None = None) -> str:
     if d.last_error:
         return d.last_error
+    gpu = d.gpu
+    if gpu is not None:
+        if gpu.error:
+            return gpu.error
+        if gpu.job is not None:
+            return f"job {gpu.job.id} {gpu.job.name} ({gpu.job.progress:.0%})"
+        return gpu.miner_error or ""
     r = d.reading
     if r is not None and r.warnings:
         return r.warnings[0]
@@ -137,7 +167,7 @@ COLUMNS: tuple[Column, ...] = (
         lambda d, m: d.commanded.value,
         lambda d, m: d.commanded.value,
     ),
-    Column("hashrate", "Hashrate", 10, True, 4, lambda d, m: fmt_hashrate(_hashrate(d)), _hashrate),
+    Column("hashrate", "Hashrate", 10, True, 4, _hashrate_text, _hashrate),
     Column("temp", "Temp", 5, True, 6, lambda d, m: fmt_num(_temp(d), ".0f", "°C"), _temp),
     Column("power", "Power", 7, True, 5, _power_text, _power),
     Column("jth", "J/TH", 5, True, 9, lambda d, m: fmt_num(_jth(d), ".1f"), _jth),
@@ -173,7 +203,7 @@ def cell_style(column_key: str, d: DeviceStatus, m: Money | None) -> str:
         return STATE_STYLE[d.observed]
     if column_key == "fresh":
         return FRESH_STYLE[d.freshness]
-    if column_key == "note" and d.last_error:
+    if column_key == "note" and (d.last_error or (d.gpu is not None and d.gpu.error)):
         return "red"
     if column_key in ("profit", "gain") and m is not None:
         value = m.profit if column_key == "profit" else m.switch_gain

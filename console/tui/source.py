@@ -18,6 +18,8 @@ from console.actions import ActionRequest, ActionResult, AuditEntry
 from console.events import SiteEvent
 from console.model import DeviceStatus, Snapshot
 from console.store import Metric
+from console.workloads.events import StepEvent
+from console.workloads.queue import Job
 
 
 class HistoryReader(Protocol):
@@ -38,6 +40,26 @@ class AuditReader(Protocol):
 
 class EventSource(Protocol):
     def subscribe(self) -> AsyncIterator[SiteEvent]: ...
+
+
+class StepSource(Protocol):
+    """The workloads' step events (`console.workloads.events.EventBus`)."""
+
+    def subscribe(self) -> AsyncIterator[StepEvent]: ...
+
+
+class WorkloadsView(Protocol):
+    """What the console reads from the GPU workloads: the AI queue and the step events."""
+
+    @property
+    def events(self) -> StepSource: ...
+
+    async def jobs(self) -> list[Job]: ...
+
+
+class GpuSideView(Protocol):
+    @property
+    def workloads(self) -> WorkloadsView: ...
 
 
 class ConsoleSite(Protocol):
@@ -71,6 +93,11 @@ class ConsoleSite(Protocol):
 
     @property
     def events(self) -> EventSource: ...
+
+    @property
+    def gpus(self) -> GpuSideView | None:
+        """The GPU side (NVML, workloads), or None on a site without `[[gpus]]`."""
+        ...
 
 
 class _Index:
