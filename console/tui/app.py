@@ -31,10 +31,13 @@ from console.tui.screens.device_detail import DeviceDetailScreen
 from console.tui.screens.fleet import FleetScreen
 from console.tui.screens.gpu_switch import GpuSwitchScreen
 from console.tui.screens.help import HelpScreen
+from console.tui.screens.jobs import JobsScreen
 from console.tui.screens.what_if import WhatIfScreen
 from console.tui.source import ConsoleSite, find_device
 
 TICK_S = 1.0
+LIVE_SCREENS = (FleetScreen, DeviceDetailScreen, WhatIfScreen, GpuSwitchScreen, JobsScreen)
+"""Screens that follow the site: each gets every tick's snapshot (`apply`)."""
 
 
 def default_operator() -> str:
@@ -50,6 +53,7 @@ class HashpivotApp(App[None]):
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     BINDINGS = [
         Binding("e", "what_if", "What-if"),
+        Binding("j", "jobs", "Jobs"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False),
@@ -102,9 +106,7 @@ class HashpivotApp(App[None]):
         # Every live screen on the stack, not only the top one: the screen under a modal is
         # still visible, and the fleet is current the moment the operator goes back to it.
         for screen in self.screen_stack:
-            if isinstance(
-                screen, FleetScreen | DeviceDetailScreen | WhatIfScreen | GpuSwitchScreen
-            ):
+            if isinstance(screen, LIVE_SCREENS):
                 screen.apply(snapshot)
 
     @on(OpenDevice)
@@ -124,10 +126,17 @@ class HashpivotApp(App[None]):
         self.runner.start(message.name, message.device_id)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "what_if":
+        if action in ("what_if", "jobs"):
             # From the live screens only: not over a modal, not from the panel itself.
             return isinstance(self.screen, FleetScreen | DeviceDetailScreen)
         return True
+
+    def action_jobs(self) -> None:
+        if isinstance(self.screen, FleetScreen | DeviceDetailScreen):
+            screen = JobsScreen(self.site, self.site.actions, self.runner.operator)
+            if self.last_snapshot is not None:
+                screen.apply(self.last_snapshot)
+            self.push_screen(screen)
 
     def action_what_if(self) -> None:
         if self.last_snapshot is None:
