@@ -27,12 +27,12 @@ class JobColumn:
 
 COLUMNS = (
     JobColumn("id", "Id", 5, True, 0),
-    JobColumn("name", "Name", 18, False, 1),
+    JobColumn("name", "Name", 16, False, 1),
     JobColumn("customer", "Customer", 12, False, 8),
     JobColumn("rate", "$/GPU-h", 9, True, 6),
     JobColumn("priority", "Prio", 4, True, 7),
     JobColumn("state", "State", 10, False, 2),
-    JobColumn("gpu", "GPU", 8, False, 5),
+    JobColumn("gpu", "GPU", 10, False, 5),
     JobColumn("runtime", "Runtime", 10, True, 9),
     JobColumn("progress", "Done", 6, True, 3),
     JobColumn("earned", "Earned", 9, True, 4),

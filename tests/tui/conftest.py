@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,18 @@ from console.config import load_config
 from console.site import Site
 from simulators.asic import AsicFleet, Fault, MinerSpec
 from simulators.gpu_state import _gpu_uuid
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Times are shown in local time (audit entries, readings): pin it so the screenshots
+    match anywhere."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
 
 # name, persona, model, privileged
 LIVE_MINERS = (

@@ -43,10 +43,12 @@ def test_a_market_move_changes_the_money_cells_of_every_priced_device() -> None:
     rows = FleetRows()
     rows.apply(price(store.snapshot(now=NOW)))
     changes = rows.apply(price(store.snapshot(now=NOW), fixed_market(btc_price_usd=80_000.0)))
-    # Same statuses, new earnings: every hashing miner's revenue and profit change; the lost
-    # one (not priced) and the sleeping one (no revenue, same power cost) do not.
+    # Same statuses, new earnings: every hashing ASIC's revenue and profit change; the lost
+    # one (not priced), the sleeping one (no revenue, same power cost) and the GPUs (their
+    # revenue is another coin's or a job's rate) do not.
+    unchanged = ("r3-s21-07", "r3-s19jpro-06", "g-4090-01", "g-a100-02")
     assert sorted(rows.ids[i] for i in changes.rows) == sorted(
-        d for d in rows.ids if d not in ("r3-s21-07", "r3-s19jpro-06")
+        d for d in rows.ids if d not in unchanged
     )
     assert not changes.layout
 
@@ -60,7 +62,7 @@ def test_sort_by_profit_keeps_unknowns_last_both_ways() -> None:
     assert order[0] == "r3-a1246-05" and order[-1] == "r3-s21-07"
     rows.set_sort(reverse=True)
     order = rows.display_ids()
-    assert order[0] == "r1-s21-02" and order[-1] == "r3-s21-07"
+    assert order[0] == "g-a100-02" and order[-1] == "r3-s21-07"  # the AI job earns most
 
 
 def test_filter_hides_rows_and_clearing_brings_them_back() -> None:
@@ -70,7 +72,9 @@ def test_filter_hides_rows_and_clearing_brings_them_back() -> None:
     assert rows.display_ids() == ["r3-a1246-05"]
     assert rows.position_of("r1-s21-02") is None
     assert rows.set_filter("")
-    assert len(rows) == 7
+    assert len(rows) == 9
+    assert rows.set_filter("a100")  # a GPU's model
+    assert rows.display_ids() == ["g-a100-02"]
 
 
 @pytest.mark.parametrize("share", [1.0, 0.0], ids=["move-rows", "full-sort"])

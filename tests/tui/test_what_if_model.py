@@ -55,7 +55,14 @@ def test_what_if_equals_the_economics_what_if_on_the_same_arrays() -> None:
 
 def test_at_each_fleet_breakeven_the_fleet_profit_is_zero() -> None:
     snap = fixed_snapshot()
-    btc, difficulty, power = 91_580.0, 146.47e12, 0.05
+    # At 0.05 USD/kWh the GPUs' revenue alone covers the fleet's power: no BTC price or
+    # difficulty makes the fleet lose money, and the panel says so with a dash.
+    w = evaluate(snap, 91_580.0, 146.47e12, 0.05)
+    assert w is not None
+    assert w.fleet_breakeven_btc_price_usd is None and w.fleet_breakeven_difficulty is None
+    assert fleet_breakeven_lines(w)[:2] == ["BTC —", "difficulty —"]
+    # At 0.50 USD/kWh it needs its ASICs: every breakeven exists, and zeroes the fleet's profit.
+    btc, difficulty, power = 91_580.0, 146.47e12, 0.50
     w = evaluate(snap, btc, difficulty, power)
     assert w is not None
     at = (
@@ -91,7 +98,7 @@ def test_header_fits_the_width_and_says_where_every_figure_comes_from() -> None:
         assert all(len(line) <= width for line in lines), lines
         text = "\n".join(lines)
         assert "profit $" in text and "revenue $" in text and "cost $" in text
-        assert "mining 100% · AI 0%" in text
+        assert "mining 53% · AI 47%" in text
         assert "BTC $91,580 (mempool.space, 12 s)" in text
         assert "hashprice $" in text and "(computed, 6 min)" in text
         assert "power $0.0500/kWh (config)" in text

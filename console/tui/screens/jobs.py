@@ -52,6 +52,7 @@ class JobsScreen(Screen[None]):
         self.operator = operator
         self.source = JobsSource()
         self._gpu_names: dict[str, str] = {}
+        self._now: float | None = None
         self._loaded = False
 
     def compose(self) -> ComposeResult:
@@ -73,6 +74,8 @@ class JobsScreen(Screen[None]):
         self._gpu_names = {
             d.gpu.uuid: d.name for d in snapshot.devices if d.gpu is not None and d.gpu.uuid
         }
+        # Runtime and earnings of running jobs at the snapshot's clock, like every other figure.
+        self._now = snapshot.taken_at
         if self.is_attached:
             self.reload()
 
@@ -86,7 +89,8 @@ class JobsScreen(Screen[None]):
             self._show_summary("this site has no [[gpus]]: there is no AI queue to show")
             return
         jobs = await gpus.workloads.jobs()
-        self.source.update(jobs, self._gpu_names, time.time())
+        now = self._now if self._now is not None else time.time()
+        self.source.update(jobs, self._gpu_names, now)
         self._loaded = True
         self.table.rows_changed(None)
         running = sum(j.state in ACTIVE for j in jobs)
