@@ -153,6 +153,7 @@ class BenchSite:
         self.audit = AuditLog.in_state_dir(state_dir)
         self.actions = ActionPath(self.audit)
         self.events = EventHub()
+        self.gpus = None  # an ASIC fleet: no GPU side, no AI queue
 
     async def __aenter__(self) -> BenchSite:
         return self

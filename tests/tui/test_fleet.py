@@ -208,7 +208,7 @@ async def test_a_tick_renders_only_the_rows_that_changed(tmp_path) -> None:  # t
         await pilot.pause()
         table = app.fleet.table
         painted = table.rows_rendered
-        assert painted == 7  # every row is on screen once
+        assert painted == 9  # every row (seven miners, two GPUs) is on screen once
 
         app.tick()  # the same snapshot again
         table.refresh()
@@ -228,7 +228,8 @@ async def test_a_tick_renders_only_the_rows_that_changed(tmp_path) -> None:  # t
         assert table.rows_rendered - painted == 1
 
         # The BTC price moves: every miner that earns is repriced (five rows: the lost miner
-        # is not priced, the sleeping one earns nothing either way).
+        # is not priced, the sleeping one earns nothing either way, and the GPUs' revenue is
+        # another coin's or a job's rate).
         painted = table.rows_rendered
         site.market = fixed_market(btc_price_usd=80_000.0)
         site.reprice()
