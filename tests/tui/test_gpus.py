@@ -131,7 +131,14 @@ async def test_a_failed_switch_shows_why_with_retry_and_abort(broken_gpu_site: S
             pilot, lambda: observed(app, "g1") is Observed.FAULTED, "g1 held", SWITCH_POLLS
         )
 
+        # Closed and opened again on the held GPU, the dialog goes straight to why, with
+        # retry and abort.
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(app.screen, FleetScreen), "the fleet")
+        dialog = await open_switch(pilot, app, "g1")
+        assert dialog.phase == "failed"
         await pilot.press("r")  # retry: the same miner fails the same way
+        await wait_until(pilot, lambda: dialog.phase == "running", "the retry to start")
         await wait_until(pilot, lambda: dialog.phase != "running", "the retry", SWITCH_POLLS)
         assert dialog.phase == "failed"
         await pilot.press("a")  # abort: back to idle, where it came from
@@ -140,9 +147,7 @@ async def test_a_failed_switch_shows_why_with_retry_and_abort(broken_gpu_site: S
         await wait_until(pilot, lambda: observed(app, "g1") is Observed.IDLE, "idle", SWITCH_POLLS)
         ops = [e.params.get("op") for _, e in await broken_gpu_site.audit.recent(target="g1")]
         assert ops[-2:] == ["retry", "abort"]
-
-        # Reopened on a held GPU the dialog goes straight to retry / abort: not the case now.
-        dialog = await open_switch(pilot, app, "g1")
+        dialog = await open_switch(pilot, app, "g1")  # idle again: a new switch, not a retry
         assert dialog.phase == "preview"
         await pilot.press("n")
 
