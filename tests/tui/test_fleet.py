@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 from textual.widgets import Input
 
-from console.model import fmt_usd
+from console.model import ErrorKind, fmt_usd
 from console.site import Site
 from console.tui.app import HashpivotApp
 from console.tui.widgets.device_table import DeviceTable
@@ -236,3 +236,31 @@ async def test_a_tick_renders_only_the_rows_that_changed(tmp_path) -> None:  # t
         app.tick()
         await pilot.pause()
         assert table.rows_rendered - painted == 5
+
+
+async def test_the_cursor_stays_on_top_until_moved_then_follows_its_device(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    site = FixedSite(tmp_path)
+    app = HashpivotApp(site, tick_s=None)
+    async with app.run_test(size=(160, 40)) as pilot:
+        app.tick()
+        await pilot.pause()
+        table = app.fleet.table
+        assert table.cursor == 0 and table.selected_device_id() == order(table)[0]
+
+        # A miner starts failing: it moves up (problems first); the untouched cursor stays on
+        # the top row, which is now that miner.
+        site.store.record_failure("r1-s21-02", ErrorKind.TIMEOUT, "no reply", at=NOW - 1)
+        site.reprice()
+        app.tick()
+        await pilot.pause()
+        assert order(table)[0] == "r1-s21-02" and table.selected_device_id() == "r1-s21-02"
+
+        # Once the operator picks a row, the cursor follows that device when rows move.
+        await pilot.press("down", "down")
+        picked = table.selected_device_id()
+        assert picked is not None and picked != order(table)[0]
+        site.store.record_failure("r1-s19jpro-01", ErrorKind.TIMEOUT, "no reply", at=NOW - 1)
+        site.reprice()
+        app.tick()
+        await pilot.pause()
+        assert table.selected_device_id() == picked

@@ -9,9 +9,9 @@ width), so a tick repaints the rows whose version moved and reuses every other l
 scrolling and re-sorting cost the visible rows.
 
 What the widget owns: the columns that fit the width (`fit_columns`, by priority), the
-header (with the sort arrow), the cursor (kept on the same row id when rows move), keyboard
-and mouse. A click selects a row, a double click or Enter posts `RowSelected`, a click on the
-header posts `HeaderSelected`.
+header (with the sort arrow), the cursor (on the top row until the operator moves it, then
+kept on that row id when rows move), keyboard and mouse. A click selects a row, a double
+click or Enter posts `RowSelected`, a click on the header posts `HeaderSelected`.
 """
 
 from __future__ import annotations
@@ -187,6 +187,9 @@ class VirtualTable(ScrollView, can_focus=True):
         self.source = source
         self.cursor = 0
         self._cursor_id: str | None = None
+        self._pinned = False
+        """True once the operator put the cursor on a row: from then on it follows that row
+        when rows move. Before, it stays on the top row (problems first: the one to look at)."""
         self.sort_arrow: tuple[str, bool] | None = None
         """(column key, descending) to mark in the header, or None."""
         self._content_width = 0
@@ -247,10 +250,12 @@ class VirtualTable(ScrollView, can_focus=True):
             return
         self._update_virtual_size()
         n = len(self.source)
-        position = None if self._cursor_id is None else self.source.position_of(self._cursor_id)
+        position = None
+        if self._pinned and self._cursor_id is not None:
+            position = self.source.position_of(self._cursor_id)
         if position is None:
             position = min(self.cursor, max(n - 1, 0))
-        self._set_cursor(position, scroll=position != self.cursor)
+        self._set_cursor(position, scroll=position != self.cursor, pin=False)
         self.refresh()
 
     # --- cursor -------------------------------------------------------------------------
@@ -258,9 +263,10 @@ class VirtualTable(ScrollView, can_focus=True):
     def _visible_rows(self) -> int:
         return max(1, self.scrollable_content_region.height - 1)
 
-    def _set_cursor(self, position: int, *, scroll: bool = True) -> None:
+    def _set_cursor(self, position: int, *, scroll: bool = True, pin: bool = True) -> None:
         n = len(self.source)
         position = max(0, min(position, n - 1))
+        self._pinned = self._pinned or pin
         if position != self.cursor:
             self.refresh()
         self.cursor = position
