@@ -138,8 +138,12 @@ async def test_a_failed_switch_shows_why_with_retry_and_abort(broken_gpu_site: S
         dialog = await open_switch(pilot, app, "g1")
         assert dialog.phase == "failed"
         await pilot.press("r")  # retry: the same miner fails the same way
-        await wait_until(pilot, lambda: dialog.phase == "running", "the retry to start")
-        await wait_until(pilot, lambda: dialog.phase != "running", "the retry", SWITCH_POLLS)
+        await wait_until(
+            pilot,
+            lambda: dialog.result is not None and dialog.phase != "running",
+            "the retry",
+            SWITCH_POLLS,
+        )
         assert dialog.phase == "failed"
         await pilot.press("a")  # abort: back to idle, where it came from
         await wait_until(pilot, lambda: dialog.phase == "done", "the abort", SWITCH_POLLS)

@@ -72,6 +72,7 @@ class GpuSwitchScreen(ModalScreen[ActionResult | None]):
         self.step_lines: list[Text] = []
         self._step_at: dict[Step, int] = {}
         self._listening = False
+        self._ready = False  # composed: ticks and results may update it from then on
 
     # --- layout -------------------------------------------------------------------------
 
@@ -111,7 +112,7 @@ class GpuSwitchScreen(ModalScreen[ActionResult | None]):
     def apply(self, snapshot: Snapshot) -> None:
         """The app's tick: the GPU as it is now, in the header (live during a switch)."""
         device = find_device(snapshot, self.device.device_id)
-        if device is None or not self.is_attached:
+        if device is None or not self._ready or not self.is_attached:
             return
         self.device = device
         if snapshot.earnings is not None:
@@ -119,6 +120,7 @@ class GpuSwitchScreen(ModalScreen[ActionResult | None]):
         self.query_one("#body", Static).update(self._header())
 
     def on_mount(self) -> None:
+        self._ready = True
         self._show()
         self.query_one("#close", Button).focus()
         if self._steps is not None:
@@ -256,7 +258,7 @@ class GpuSwitchScreen(ModalScreen[ActionResult | None]):
             self.phase = "failed"  # the GPU is held: retry or abort
         else:
             self.phase = "refused"  # refused, busy, invalid...: nothing was changed
-        if self.is_attached:
+        if self._ready and self.is_attached:
             self._show()
         else:
             # The dialog was closed while it ran: say how it ended.
@@ -285,7 +287,7 @@ class GpuSwitchScreen(ModalScreen[ActionResult | None]):
             self.step_lines.append(line)
         else:
             self.step_lines[at] = line
-        if self.is_attached:
+        if self._ready and self.is_attached:
             self.query_one("#steps").display = True
             self.query_one("#step-lines", Static).update(Text("\n").join(self.step_lines))
             self.query_one("#steps", VerticalScroll).scroll_end(animate=False)

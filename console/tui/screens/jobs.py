@@ -54,6 +54,7 @@ class JobsScreen(Screen[None]):
         self._gpu_names: dict[str, str] = {}
         self._now: float | None = None
         self._loaded = False
+        self._ready = False  # composed: ticks may reload it from then on
 
     def compose(self) -> ComposeResult:
         yield Label("AI jobs", id="title")
@@ -66,6 +67,7 @@ class JobsScreen(Screen[None]):
         return self.query_one("#jobs", VirtualTable)
 
     def on_mount(self) -> None:
+        self._ready = True
         self.table.focus()
         self.reload()
 
@@ -76,7 +78,7 @@ class JobsScreen(Screen[None]):
         }
         # Runtime and earnings of running jobs at the snapshot's clock, like every other figure.
         self._now = snapshot.taken_at
-        if self.is_attached:
+        if self._ready and self.is_attached:
             self.reload()
 
     def reload(self) -> None:

@@ -177,6 +177,7 @@ class WhatIfScreen(Screen[None]):
         self.source = WhatIfSource()
         self.result: WhatIf | None = None
         self.error: str | None = None
+        self._ready = False  # composed and shown once: ticks may update it from then on
 
     def compose(self) -> ComposeResult:
         yield Label(
@@ -203,12 +204,13 @@ class WhatIfScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#btc", Input).focus()
         self.action_reset()
+        self._ready = True
 
     def apply(self, snapshot: Snapshot) -> None:
         """A new tick: the live fleet under the typed market (inputs untouched)."""
         self._snapshot = snapshot
         self._now = MarketNow.of(snapshot) or self._now
-        if self.is_attached:
+        if self._ready and self.is_attached:
             self._recompute()
 
     @on(Input.Changed)
