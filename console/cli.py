@@ -3,6 +3,7 @@
     hashpivot [--config FILE] [--operator NAME]
                                    the console (TUI); the bundled simulated site by default
     hashpivot snapshot [--config FILE] [--json]
+    hashpivot headless [--config FILE] [--mqtt URL]
     hashpivot simulate [--asics N] [--gpus M] [--faults SPEC] [--base-ip IP] [--port N]
                        [--port-per-miner] [--gpu-dir DIR]
     hashpivot config check FILE [FILE ...]
@@ -82,6 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
     snap = sub.add_parser("snapshot", help="poll the whole site once and print it")
     _add_config_arg(snap)
     snap.add_argument("--json", action="store_true", help="JSON (schema: docs/snapshot.md)")
+
+    headless = sub.add_parser(
+        "headless", help="run without a UI: publish the site to MQTT (docs/mqtt.md)"
+    )
+    _add_config_arg(headless)
+    headless.add_argument(
+        "--mqtt",
+        metavar="URL",
+        help="broker, e.g. mqtt://user:pass@host:1883/prefix or mqtts://... "
+        "(default: [mqtt] url in the config, else mqtt://127.0.0.1:1883/hashpivot)",
+    )
 
     sim = sub.add_parser(
         "simulate", help="run a simulated ASIC fleet until Ctrl-C; create simulated GPUs"
@@ -244,6 +256,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_headless(config_path: Path | None, url: str | None) -> int:
+    from console.headless.service import run_headless
+
+    return run_headless(_load_site_config(config_path), url)
+
+
 def cmd_tui(config_path: Path | None, operator: str | None = None) -> int:
     from console.tui.app import run_tui
 
@@ -257,6 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "snapshot":
         return cmd_snapshot(args.config, args.json)
+    if args.command == "headless":
+        return cmd_headless(args.config, args.mqtt)
     if args.command == "simulate":
         return cmd_simulate(args)
     if args.command == "config":

@@ -58,6 +58,7 @@ __all__ = [
     "MarketConfig",
     "MarketLiveConfig",
     "MarketScenario",
+    "MqttConfig",
     "PollTiming",
     "PollerConfig",
     "PowerConfig",
@@ -175,6 +176,45 @@ ArgvItem = Annotated[str, Meta(min_length=1)]
 SignalName = Literal["SIGINT", "SIGTERM", "SIGKILL", "SIGUSR1", "SIGUSR2", "SIGHUP", "SIGQUIT"]
 GpuMode = Literal["mining", "ai", "idle"]
 MinerDialect = Literal["trex", "lolminer"]
+BrokerUrlText = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        examples=["mqtt://127.0.0.1:1883/hashpivot"],
+        extra={"expected": "a broker URL: mqtt://host[:port][/prefix] or mqtts://... for TLS"},
+    ),
+]
+MqttClientId = Annotated[
+    str,
+    Meta(
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        max_length=128,
+        examples=["hashpivot-north-hall"],
+        extra={"expected": "letters, digits, '_', '.' and '-' (at most 128)"},
+    ),
+]
+DiscoveryPrefix = Annotated[
+    str,
+    Meta(
+        pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+        max_length=128,
+        examples=["homeassistant"],
+        extra={"expected": "topic levels of letters, digits, '_' and '-', joined by '/'"},
+    ),
+]
+PublishIntervalSeconds = Annotated[
+    float,
+    Meta(ge=0.05, le=60, extra={"expected": "a number of seconds >= 0.05 and <= 60"}),
+]
+RefreshSeconds = Annotated[
+    float,
+    Meta(ge=10, le=86_400, extra={"expected": "a number of seconds >= 10 and <= 86400"}),
+]
+QueueMessages = Annotated[int, Meta(ge=100, le=10_000_000)]
+ReconnectSeconds = Annotated[
+    float, Meta(ge=1, le=3600, extra={"expected": "a number of seconds >= 1 and <= 3600"})
+]
+KeepaliveSeconds = Annotated[int, Meta(ge=5, le=3600)]
 
 Persona = Literal["antminer_stock", "whatsminer", "braiins", "luxos", "avalon", "vnish", "cgminer"]
 PERSONAS: Final[tuple[str, ...]] = get_args(Persona)
@@ -753,6 +793,77 @@ class GpuSimulation(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     """`[[gpu_simulation.jobs]]`: the queue a fresh simulated site starts with."""
 
 
+class MqttConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """`[mqtt]`: the broker `hashpivot headless` publishes to and takes commands from.
+
+    `hashpivot headless --mqtt URL` overrides `url` (and may carry a password, which this
+    table never does). Topic schema and examples: docs/mqtt.md."""
+
+    url: BrokerUrlText = "mqtt://127.0.0.1:1883/hashpivot"
+    """Broker URL: `mqtt://host[:port][/prefix]`, or `mqtts://` for TLS (port 8883 by default).
+    The path is the topic prefix (default `hashpivot`). A user name may be given here; a
+    password never is (use `password_env` or `password_file`)."""
+
+    username: str | None = None
+    """User name for the broker, if it is not in `url`."""
+
+    password_env: EnvVarName | None = None
+    """Environment variable holding the broker password. When neither this nor `password_file`
+    is set, `HASHPIVOT_MQTT_PASSWORD` is used if it is set."""
+
+    password_file: FilePath | None = None
+    """File holding the broker password (first line); an alternative to `password_env`."""
+
+    client_id: MqttClientId | None = None
+    """MQTT client id; default `hashpivot-<site name>`. Two processes with one id disconnect
+    each other in a loop, so give a second bridge for the same site its own."""
+
+    ca_file: FilePath | None = None
+    """PEM file of the CA(s) that signed the broker's certificate (mqtts:// only); default:
+    the system's trusted CAs."""
+
+    cert_file: FilePath | None = None
+    """PEM client certificate, for brokers that authenticate clients by certificate."""
+
+    key_file: FilePath | None = None
+    """PEM private key of `cert_file` (unencrypted), if it is not inside `cert_file`."""
+
+    tls_insecure: bool = False
+    """Accept any broker certificate and host name (mqtts:// only). Off unless set here: it
+    gives up the protection TLS exists for; use it only on a lab network."""
+
+    discovery: bool = True
+    """Publish Home Assistant device discovery (one HA device per miner or GPU). Turning it
+    off removes the discovery documents this site published before."""
+
+    discovery_prefix: DiscoveryPrefix = "homeassistant"
+    """Home Assistant's discovery prefix (its MQTT integration setting)."""
+
+    commands: bool = False
+    """Accept commands on `<prefix>/v1/<site>/cmd/<action>` (curtail, wake, reboot, GPU switch,
+    jobs). Off unless set here; when on, restrict who may write `cmd/#` with the broker's
+    ACL (docs/mqtt.md) — the ACL is what authenticates an operator."""
+
+    publish_interval_s: PublishIntervalSeconds = 0.25
+    """Seconds between two looks at the site: each publishes the devices whose state changed."""
+
+    full_refresh_s: RefreshSeconds = 300.0
+    """Seconds between two re-publications of every retained state, changed or not."""
+
+    queue_max: QueueMessages = 50_000
+    """Messages held for the broker at most. While it is away, only the latest state of each
+    device is kept; past this bound new messages are dropped (and counted in `site/state`).
+    Never less than 3 per device + 100 (one copy of every retained topic): a smaller value is
+    raised to that."""
+
+    reconnect_max_s: ReconnectSeconds = 60.0
+    """Cap, in seconds, of the exponential back-off between connection attempts."""
+
+    keepalive_s: KeepaliveSeconds = 30
+    """MQTT keep-alive, in seconds: the broker publishes the bridge's `offline` will after
+    about 1.5 × this without traffic from a dead or frozen bridge."""
+
+
 class SiteConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """A whole config file."""
 
@@ -781,6 +892,9 @@ class SiteConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
 
     gpu_simulation: GpuSimulation | None = None
     """`[gpu_simulation]`: simulate the GPUs (demo/test sites only)."""
+
+    mqtt: MqttConfig = msgspec.field(default_factory=MqttConfig)
+    """`[mqtt]`: optional; used by `hashpivot headless`."""
 
     @property
     def gpu_sim_path(self) -> Path | None:
@@ -1501,6 +1615,62 @@ def _gpu_rules(
     return ok
 
 
+def _mqtt_rules(
+    raw: Mapping[str, Any], values: Mapping[str, Any], path: _Path, ctx: _Context
+) -> bool:
+    from console.headless.url import BrokerUrlError, parse_broker_url
+
+    ok = True
+    tls: bool | None = None
+    url = values.get("url")
+    if isinstance(url, str):
+        try:
+            parsed = parse_broker_url(url)
+        except BrokerUrlError as exc:
+            ctx.add((*path, "url"), exc.message, exc.hint)
+            return False
+        tls = parsed.tls
+        if parsed.password is not None:
+            ctx.add(
+                (*path, "url"),
+                "the url carries a password; secrets never go in the config file",
+                "remove ':password' from the url and set password_env (an environment "
+                "variable) or password_file",
+            )
+            ok = False
+        if parsed.username is not None and "username" in raw:
+            ctx.add(
+                (*path, "username"),
+                "the user name is given twice: in url and in username",
+                "keep one of them",
+            )
+            ok = False
+    if "password_env" in raw and "password_file" in raw:
+        ctx.add(
+            (*path, "password_file"),
+            "both password_env and password_file are set; expected at most one",
+            "keep one: password_env names an environment variable, password_file a file",
+        )
+        ok = False
+    if tls is False:
+        for key in ("ca_file", "cert_file", "key_file", "tls_insecure"):
+            if key in raw and raw[key] not in (False, None):
+                ctx.add(
+                    (*path, key),
+                    f"{key} is a TLS setting, but the url is mqtt:// (plain TCP)",
+                    f"write the url as mqtts://... (TLS, port 8883 by default), or remove {key}",
+                )
+                ok = False
+    if "key_file" in raw and "cert_file" not in raw:
+        ctx.add(
+            (*path, "key_file"),
+            "key_file is set without cert_file",
+            "add cert_file (the client certificate the key belongs to), or remove key_file",
+        )
+        ok = False
+    return ok
+
+
 _TABLE_RULES: Final[
     dict[
         type[msgspec.Struct],
@@ -1513,6 +1683,7 @@ _TABLE_RULES: Final[
     MarketLiveConfig: _live_rules,
     TouWindow: _tou_rules,
     GpuConfig: _gpu_rules,
+    MqttConfig: _mqtt_rules,
 }
 
 
