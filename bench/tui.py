@@ -2,21 +2,25 @@
 
 The real console app (`HashpivotApp`, headless through `run_test`, its 1 s timer off) shows
 the real `FleetScreen` / `DeviceTable`; the benchmark calls the app's own `tick()`. Snapshots
-come from a real `Store` of N synthetic miners: each tick, a share of the miners (`--changed`,
-default 3.3 %: a 30 s poll interval seen by a 1 s tick) get a new reading with new hashrate,
-temperature and power, so their cells change. Building the snapshot is the store's cost and is
-timed apart from the UI.
+come from a real `Store` of N synthetic miners, priced as the site prices them (the real
+`FleetInputsBuilder` and `fleet_earnings` under a static market): each tick, a share of the
+miners (`--changed`, default 3.3 %: a 30 s poll interval seen by a 1 s tick) get a new
+reading with new hashrate, temperature and power, so their cells (earnings included) change.
+Building and pricing the snapshot is the core's cost and is timed apart from the UI.
 
 Per tick it reports:
 - `tick()`: the app's tick: snapshot, fault events, `FleetScreen.apply` (the diff and the
   `update_cell` calls), Python only;
 - `tick + repaint`: that plus the repaint that follows (`pilot.pause()` waits until the app is
-  idle after the refresh): what the operator waits for.
+  idle after the refresh): what the operator waits for;
+- `tick + repaint, market moved`: a tick in which the BTC price moved as well, so every
+  device's revenue and profit cells change (the live feed does this once a minute).
 
 Key presses (time from the key event to the app idle again, repaint included):
 `down` (move the cursor), `p` (problems first off/on), `s` (sort by the next column), `r`
 (reverse), `/` + a letter (filter), `escape` (clear the filter), `enter` (open the detail
-screen over the full fleet) and `escape` back.
+screen over the full fleet) and `escape` back, `e` (open the what-if panel over the whole
+fleet) and `escape` back.
 
     ./dev bench tui --devices 1000 10000
     ./dev bench tui --devices 10000 --ticks 30 --profile   # cProfile of the ticks
@@ -39,12 +43,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import msgspec  # noqa: E402
+import numpy as np  # noqa: E402
+import numpy.typing as npt  # noqa: E402
 from textual.pilot import Pilot  # noqa: E402
 
 from console.actions import ActionPath  # noqa: E402
 from console.audit import AuditLog  # noqa: E402
+from console.config import MarketConfig, PowerConfig  # noqa: E402
+from console.economics import fleet_earnings  # noqa: E402
 from console.events import EventHub  # noqa: E402
+from console.fleet_inputs import FleetInputsBuilder  # noqa: E402
+from console.market import Figure, LiveValues, StaticMarket, market_at  # noqa: E402
 from console.model import DeviceKind, ErrorKind, Snapshot  # noqa: E402
+from console.profit_history import ProfitHistory  # noqa: E402
 from console.store import DeviceInfo, Store  # noqa: E402
 from console.tui.app import HashpivotApp  # noqa: E402
 from drivers.cgminer.reading import AsicReading, BoardReading, Firmware, MinerState  # noqa: E402
@@ -86,6 +98,10 @@ class Fleet:
             for i, d in enumerate(self.ids)
         ]
         self.store = Store("bench", infos, history_slots=16, clock=lambda: self.now)
+        self.static = StaticMarket.from_config(MarketConfig(), PowerConfig())
+        self.btc_price_usd = 91_580.0
+        self.builder = FleetInputsBuilder()
+        self.profit = ProfitHistory(self.ids, slots=16)
         for d in self.ids:
             self._read(d)
         # A few problems, as on a real site: some lost, some degraded.
@@ -110,11 +126,21 @@ class Fleet:
         )
         self.store.record_ok(device_id, reading, at=self.now)
 
-    def step(self) -> Snapshot:
+    def step(self, market_moves: bool = False) -> Snapshot:
         self.now += 1.0
         for d in self.rng.sample(self.ids, int(len(self.ids) * self.changed)):
             self._read(d)
-        return self.store.snapshot()
+        if market_moves:
+            self.btc_price_usd *= self.rng.uniform(0.99, 1.01)
+        return self.price(self.store.snapshot())
+
+    def price(self, snapshot: Snapshot) -> Snapshot:
+        """As `SitePricing.price` does, with a live BTC price and a profit point per reading."""
+        price = Figure(value=self.btc_price_usd, source="bench", as_of=self.now)
+        market = market_at(self.static, self.now, live=LiveValues(btc_price_usd=price))
+        earnings = fleet_earnings(self.builder.build(snapshot), market)
+        self.profit.record(earnings.inputs.reading_at, earnings.columns.profit_usd_per_day)
+        return msgspec.structs.replace(snapshot, market=market, earnings=earnings)
 
 
 class BenchSite:
@@ -122,11 +148,12 @@ class BenchSite:
 
     def __init__(self, fleet: Fleet, state_dir: Path) -> None:
         self.fleet = fleet
-        self.current = fleet.store.snapshot()
+        self.current = fleet.price(fleet.store.snapshot())
         self.store = fleet.store
         self.audit = AuditLog.in_state_dir(state_dir)
         self.actions = ActionPath(self.audit)
         self.events = EventHub()
+        self.gpus = None  # an ASIC fleet: no GPU side, no AI queue
 
     async def __aenter__(self) -> BenchSite:
         return self
@@ -139,6 +166,11 @@ class BenchSite:
 
     def snapshot(self) -> Snapshot:
         return self.current
+
+    def profit_history(
+        self, device_id: str
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32]]:
+        return self.fleet.profit.history(device_id)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -188,6 +220,15 @@ async def run(devices: int, ticks: int, changed: float, profile: bool) -> None:
             apply.append(t2 - t1)
             tick.append(t3 - t1)
 
+        # Ticks in which the BTC price moved too: every device's money cells change.
+        market: list[float] = []
+        for _ in range(5):
+            site.current = fleet.step(market_moves=True)
+            t0 = time.perf_counter()
+            app.tick()
+            await pilot.pause()
+            market.append(time.perf_counter() - t0)
+
         # What `pilot.pause()` costs with nothing to do: the floor under every timing below.
         floor: list[float] = []
         for _ in range(10):
@@ -206,10 +247,11 @@ async def run(devices: int, ticks: int, changed: float, profile: bool) -> None:
         print(f"\n{devices:,} devices, {ticks} ticks, {changed:.1%} of devices new each tick")
         print(f"  first fill + paint        {first_paint * 1000:8.1f} ms")
         print(f"  pilot.pause() alone       {fmt(floor)}")
-        print(f"  snapshot build (store)    {fmt(build)}")
+        print(f"  snapshot build + pricing  {fmt(build)}")
         print(f"  tick() (diff + cells)     {fmt(apply)}")
         print(f"  tick + repaint            {fmt(tick)}")
         print(f"  tick, nothing changed     {fmt(idle)}")
+        print(f"  tick, market moved        {fmt(market)}")
 
         keys: list[tuple[str, list[str]]] = [
             ("down (cursor)", ["down"]),
@@ -220,6 +262,8 @@ async def run(devices: int, ticks: int, changed: float, profile: bool) -> None:
             ("/ then a letter (filter)", ["slash", "x"]),
             ("escape (clear filter)", ["escape"]),
             ("enter (open detail)", ["enter"]),
+            ("escape (back to fleet)", ["escape"]),
+            ("e (what-if panel)", ["e"]),
             ("escape (back to fleet)", ["escape"]),
         ]
         print("  key press → screen updated")

@@ -23,6 +23,7 @@ from console.fleet_inputs import FleetInputsBuilder, GpuEconomicsOf, no_gpu_econ
 from console.market import MarketSnapshot, StaticMarket, market_at
 from console.market_feed import LiveMarketFeed
 from console.model import Snapshot
+from console.profit_history import ProfitHistory
 
 LEDGER_FILE = "earnings.sqlite"
 ACCRUAL_INTERVAL_S = 1.0
@@ -51,6 +52,9 @@ class SitePricing:
         self.builder = FleetInputsBuilder(gpu_economics)
         self.job_offers: Callable[[], JobOffers] = JobOffers.none
         """Queued AI jobs GPUs could take; `console.workloads` sets this when it lands."""
+        self.profit_history = ProfitHistory(device_ids)
+        """A profit point per device and reading, recorded by `accrue` (the detail screen's
+        profit sparkline)."""
         self.ledger = EarningsLedger(
             config.site.state_path / LEDGER_FILE,
             device_ids,
@@ -80,6 +84,7 @@ class SitePricing:
         e = priced.earnings
         if e is None:
             return
+        self.profit_history.record(e.inputs.reading_at, e.columns.profit_usd_per_day)
         await self.ledger.step(
             e.inputs.reading_at, e.columns.revenue_usd_per_day, e.columns.power_cost_usd_per_day
         )

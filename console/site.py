@@ -15,6 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
+import numpy as np
+import numpy.typing as npt
+
 from console.actions import ActionPath
 from console.asic_actions import AsicActions
 from console.audit import AuditLog
@@ -239,6 +242,12 @@ class Site:
             self.pricing.prepare_once(),
             self.gpus.tick() if self.gpus is not None else asyncio.sleep(0),
         )
+
+    def profit_history(
+        self, device_id: str
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32]]:
+        """(reading times, profit USD/day) of one device, oldest first (NaN: unknown)."""
+        return self.pricing.profit_history.history(device_id)
 
     def snapshot(self) -> Snapshot:
         """The site now, priced: market figures and per-device earnings included."""

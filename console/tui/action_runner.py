@@ -2,7 +2,8 @@
 
 `ActionRunner.start(name, device_id)` starts a worker that looks the action up in
 `console.tui.device_actions.ACTIONS`, checks it is still offered for the device as it is now,
-asks the operator (`prepare`), sends an `ActionRequest` with origin TUI and the operator's
+asks the operator (`prepare`; an action with its own `run`, the GPU switch, does the rest
+itself and only hands back its result), sends an `ActionRequest` with origin TUI and the operator's
 name through `Site.actions.perform`, and reports the `ActionResult`: a notification when it
 worked, an `action_failed` event (with the refusal reason) when it did not. Every result is
 published on `completed`, which screens subscribe to (the detail screen reloads its audit list).
@@ -19,10 +20,10 @@ from textual.signal import Signal
 
 from console.actions import ActionRequest, ActionResult, Origin
 from console.events import EventKind, Severity, SiteEvent
-from console.model import DeviceStatus
-from console.tui.device_actions import ACTIONS
+from console.model import Snapshot
+from console.tui.device_actions import ACTIONS, ActionContext
 from console.tui.notifier import Notifier
-from console.tui.source import ActionPerformer
+from console.tui.source import ActionPerformer, ConsoleSite, find_device
 
 
 class ActionRunner:
@@ -32,13 +33,15 @@ class ActionRunner:
         performer: ActionPerformer,
         notifier: Notifier,
         operator: str,
-        device: Callable[[str], DeviceStatus | None],
+        snapshot: Callable[[], Snapshot | None],
+        site: ConsoleSite | None = None,
     ) -> None:
         self._app = app
         self._performer = performer
         self._notifier = notifier
         self.operator = operator
-        self._device = device
+        self._snapshot = snapshot
+        self._site = site
         self.completed: Signal[ActionResult] = Signal(app, "action-completed")
 
     def start(self, name: str, device_id: str) -> None:
@@ -46,12 +49,21 @@ class ActionRunner:
 
     async def _run(self, name: str, device_id: str) -> None:
         spec = ACTIONS.get(name)
-        device = self._device(device_id)
+        snapshot = self._snapshot()
+        device = find_device(snapshot, device_id)
         if spec is None or device is None or not spec.offered(device):
             # A key pressed just as the device changed (it went lost, lost privilege): say so.
             self._app.notify(
                 f"{name} is not available for {device_id} now", severity="warning", timeout=5
             )
+            return
+        if spec.run is not None:
+            context = ActionContext(
+                self._app, spec, device, self.operator, self._performer, self._site, snapshot
+            )
+            ran = await spec.run(context)
+            if ran is not None:
+                self.completed.publish(ran)
             return
         prepared = await spec.prepare(self._app, spec, device, self.operator)
         if prepared is None:

@@ -29,10 +29,15 @@ from console.tui.messages import OpenDevice, RunAction
 from console.tui.notifier import Notifier
 from console.tui.screens.device_detail import DeviceDetailScreen
 from console.tui.screens.fleet import FleetScreen
+from console.tui.screens.gpu_switch import GpuSwitchScreen
 from console.tui.screens.help import HelpScreen
+from console.tui.screens.jobs import JobsScreen
+from console.tui.screens.what_if import WhatIfScreen
 from console.tui.source import ConsoleSite, find_device
 
 TICK_S = 1.0
+LIVE_SCREENS = (FleetScreen, DeviceDetailScreen, WhatIfScreen, GpuSwitchScreen, JobsScreen)
+"""Screens that follow the site: each gets every tick's snapshot (`apply`)."""
 
 
 def default_operator() -> str:
@@ -47,6 +52,8 @@ class HashpivotApp(App[None]):
     TITLE = "hashpivot"
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     BINDINGS = [
+        Binding("e", "what_if", "What-if"),
+        Binding("j", "jobs", "Jobs"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False),
@@ -66,7 +73,8 @@ class HashpivotApp(App[None]):
             site.actions,
             self.notifier,
             operator or default_operator(),
-            lambda device_id: find_device(self.last_snapshot, device_id),
+            lambda: self.last_snapshot,
+            site,
         )
         self.last_snapshot: Snapshot | None = None
         self._freshness = FreshnessWatch()
@@ -98,7 +106,7 @@ class HashpivotApp(App[None]):
         # Every live screen on the stack, not only the top one: the screen under a modal is
         # still visible, and the fleet is current the moment the operator goes back to it.
         for screen in self.screen_stack:
-            if isinstance(screen, FleetScreen | DeviceDetailScreen):
+            if isinstance(screen, LIVE_SCREENS):
                 screen.apply(snapshot)
 
     @on(OpenDevice)
@@ -116,6 +124,26 @@ class HashpivotApp(App[None]):
     @on(RunAction)
     def _run_action(self, message: RunAction) -> None:
         self.runner.start(message.name, message.device_id)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("what_if", "jobs"):
+            # From the live screens only: not over a modal, not from the panel itself.
+            return isinstance(self.screen, FleetScreen | DeviceDetailScreen)
+        return True
+
+    def action_jobs(self) -> None:
+        if isinstance(self.screen, FleetScreen | DeviceDetailScreen):
+            screen = JobsScreen(self.site, self.site.actions, self.runner.operator)
+            if self.last_snapshot is not None:
+                screen.apply(self.last_snapshot)
+            self.push_screen(screen)
+
+    def action_what_if(self) -> None:
+        if self.last_snapshot is None:
+            self.notify("no snapshot yet: the what-if panel opens after the first tick", timeout=4)
+            return
+        if isinstance(self.screen, FleetScreen | DeviceDetailScreen):
+            self.push_screen(WhatIfScreen(self.last_snapshot))
 
     async def action_quit(self) -> None:
         """Stop the site before leaving, so its shutdown runs to the end (a simulated site

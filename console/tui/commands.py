@@ -1,5 +1,5 @@
 """The command palette (Ctrl+P): jump to a device, act on the selected device, sort and
-toggle problems-first on the fleet table.
+toggle problems-first on the fleet table, open the what-if panel or the AI jobs.
 
 Actions come from `console.tui.device_actions.ACTIONS`, offered for the device selected on
 the screen the palette was opened from (the highlighted fleet row, or the device on its detail
@@ -52,12 +52,22 @@ class ConsoleCommands(Provider):
                 f"fleet table: devices that need attention on top (now {state})",
                 fleet.action_toggle_problems,
             )
-            for column in COLUMNS:
+            for column in COLUMNS:  # hidden columns too: the palette is how to reach them
                 yield (
                     f"Sort fleet by {column.label}",
                     "fleet table; again to reverse",
                     partial(fleet.sort_by, column.key),
                 )
+        yield (
+            "What-if: BTC price, difficulty, power price",
+            "the fleet's profit and each device's change under another market (key e)",
+            partial(self.app.run_action, "what_if"),
+        )
+        yield (
+            "Jobs: the AI queue",
+            "submit, cancel and reprioritise AI jobs; what each runs on and earns (key j)",
+            partial(self.app.run_action, "jobs"),
+        )
         yield ("Help: keys by screen", "every key binding", partial(self.app.run_action, "help"))
 
     def _devices(self) -> Iterator[Command]:

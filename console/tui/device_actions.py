@@ -8,9 +8,9 @@ action is offered only where `offered(device)` says so; for ASICs that is the de
 device and the change before anything is sent (`prepare`), and is then sent by
 `console.tui.action_runner.ActionRunner` through `Site.actions.perform`.
 
-The GPU switch registers here too when it lands: `register(ActionSpec(name="gpu.switch", ...,
-prepare=<its preview modal>))`, in a module imported before the screens are defined (their key
-bindings are built from this registry).
+The GPU switch is registered by `console.tui.gpu_actions` (imported at the end of this module,
+so before any screen builds its key bindings from the registry): an `ActionSpec` with a `run`,
+because its dialog shows a preview, then every step of the switch live, then retry / abort.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ from rich.text import Text
 from textual.app import App
 from textual.binding import Binding
 
-from console.actions import ActionName, Origin
+from console.actions import ActionName, ActionResult, Origin
 from console.asic_actions import asic_action_names
-from console.model import MISSING, DeviceKind, DeviceStatus, fmt_hashrate, fmt_num
+from console.model import MISSING, DeviceKind, DeviceStatus, Snapshot, fmt_hashrate, fmt_num
 from console.tui.screens.confirm import ConfirmActionScreen
 from console.tui.screens.pool_picker import PoolPickerScreen
+from console.tui.source import ActionPerformer, ConsoleSite
 from console.tui.states import observed_text
 
 
@@ -63,6 +64,25 @@ async def choose_pool_then_confirm(
 
 
 @dataclass(frozen=True)
+class ActionContext:
+    """Everything an interactive action (`ActionSpec.run`) works with."""
+
+    app: App[Any]
+    spec: ActionSpec
+    device: DeviceStatus
+    operator: str
+    performer: ActionPerformer
+    site: ConsoleSite | None
+    snapshot: Snapshot | None
+
+
+Run = Callable[[ActionContext], Awaitable[ActionResult | None]]
+"""An action that asks, sends and shows its progress itself (the GPU switch: a preview, then
+every step live, then retry / abort): it performs through `ActionContext.performer` and
+returns the last result, or None when nothing was sent."""
+
+
+@dataclass(frozen=True)
 class ActionSpec:
     name: str  # the action path's name (`ActionName` value)
     label: str  # a verb: "Curtail"
@@ -71,6 +91,8 @@ class ActionSpec:
     effect: Callable[[DeviceStatus, Mapping[str, Any]], str]
     """Exactly what will happen to the device, in one paragraph, for the confirmation."""
     prepare: Prepare = confirm_only
+    run: Run | None = None
+    """When set, replaces prepare → perform → report (see `Run`)."""
 
 
 ACTIONS: dict[str, ActionSpec] = {}
@@ -228,3 +250,8 @@ register(
         prepare=choose_pool_then_confirm,
     )
 )
+
+
+# The GPU switch: its dialog lives with the screens; registering it here means every screen
+# that builds bindings from ACTIONS sees it.
+import console.tui.gpu_actions  # noqa: E402, F401

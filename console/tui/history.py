@@ -1,8 +1,8 @@
 """The history series the detail screen draws, keyed by name.
 
 Each `Series` says where its values come from and how to print one. The store keeps hashrate,
-temperature and power per device; a profit series is one more entry here when the economics
-keep per-device history (its `fetch` reads that history instead of `Metric`s from the store).
+temperature and power per device; the site's pricing keeps profit (`Site.profit_history`, a
+point per reading priced under the market of that moment).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from console.model import fmt_hashrate, fmt_num
+from console.model import fmt_hashrate, fmt_num, fmt_usd
 from console.store import Metric
 from console.tui.source import ConsoleSite
 
@@ -45,5 +45,11 @@ SERIES: dict[str, Series] = {
     "power": Series(
         "power", "Power", _from_store(Metric.POWER_W), lambda v: fmt_num(v, ",.0f", "W")
     ),
+    "profit": Series(
+        "profit",
+        "Profit",
+        lambda site, device_id: site.profit_history(device_id),
+        lambda v: f"{fmt_usd(v)}/d",
+    ),
 }
-"""In display order. Add `"profit"` (USD/day) here when the economics keep history."""
+"""In display order."""

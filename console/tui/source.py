@@ -18,6 +18,8 @@ from console.actions import ActionRequest, ActionResult, AuditEntry
 from console.events import SiteEvent
 from console.model import DeviceStatus, Snapshot
 from console.store import Metric
+from console.workloads.events import StepEvent
+from console.workloads.queue import Job
 
 
 class HistoryReader(Protocol):
@@ -40,6 +42,26 @@ class EventSource(Protocol):
     def subscribe(self) -> AsyncIterator[SiteEvent]: ...
 
 
+class StepSource(Protocol):
+    """The workloads' step events (`console.workloads.events.EventBus`)."""
+
+    def subscribe(self) -> AsyncIterator[StepEvent]: ...
+
+
+class WorkloadsView(Protocol):
+    """What the console reads from the GPU workloads: the AI queue and the step events."""
+
+    @property
+    def events(self) -> StepSource: ...
+
+    async def jobs(self) -> list[Job]: ...
+
+
+class GpuSideView(Protocol):
+    @property
+    def workloads(self) -> WorkloadsView: ...
+
+
 class ConsoleSite(Protocol):
     """A site the console can run, watch and act on (`console.site.Site` is one)."""
 
@@ -59,6 +81,10 @@ class ConsoleSite(Protocol):
     @property
     def store(self) -> HistoryReader: ...
 
+    def profit_history(
+        self, device_id: str
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32]]: ...
+
     @property
     def actions(self) -> ActionPerformer: ...
 
@@ -67,6 +93,11 @@ class ConsoleSite(Protocol):
 
     @property
     def events(self) -> EventSource: ...
+
+    @property
+    def gpus(self) -> GpuSideView | None:
+        """The GPU side (NVML, workloads), or None on a site without `[[gpus]]`."""
+        ...
 
 
 class _Index:

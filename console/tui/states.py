@@ -16,6 +16,7 @@ STATE_STYLE = {
     Observed.IDLE: "blue",
     Observed.DEGRADED: "yellow",
     Observed.FAULTED: "bold red",
+    Observed.SWITCHING: "magenta",
     Observed.UNKNOWN: "dim",
 }
 STATE_SYMBOL = {
@@ -24,6 +25,7 @@ STATE_SYMBOL = {
     Observed.IDLE: "○",
     Observed.DEGRADED: "◐",
     Observed.FAULTED: "✗",
+    Observed.SWITCHING: "⇄",
     Observed.UNKNOWN: "?",
 }
 FRESH_STYLE = {

@@ -44,13 +44,17 @@ async def wait_for_readings(
 
 
 def row_of(table: DeviceTable, device_id: str) -> int:
-    return table.get_row_index(device_id)
+    """Where a device is in the table's display order now."""
+    position = table.rows.position_of(device_id)
+    assert position is not None, f"{device_id} is not shown"
+    return position
 
 
 async def select_row(pilot: Pilot[None], app: HashpivotApp, device_id: str) -> None:
     """Move the fleet cursor to a device with the arrow keys, as an operator would."""
     table = app.fleet.table
-    # Rows may move under the cursor (problems first: a device just went lost): try again.
+    # Rows may move between the key presses (problems first: a device just went lost): the
+    # cursor follows its device, so try again from the top if it landed on another.
     for _ in range(5):
         await pilot.press("ctrl+home")
         for _ in range(row_of(table, device_id)):

@@ -1,8 +1,12 @@
 """Deterministic console input for screenshot tests: a fixed site with history and an audit log.
 
 `fixed_store()` builds a real `Store` with half an hour of readings per device at a fixed
-clock; `FixedSite` serves its one snapshot forever, with a real `ActionPath` over a real
-SQLite `AuditLog` (in the test's tmp dir) so the detail screen's audit list is real too.
+clock; `fixed_market()` a market with live, config and default figures of known ages;
+`price()` prices a store snapshot with the real earnings model (and a fixed accrual for
+today); `fixed_profit_history()` prices every point of the store's history into a real
+`ProfitHistory`. `FixedSite` serves its one priced snapshot forever, with a real `ActionPath`
+over a real SQLite `AuditLog` (in the test's tmp dir) so the detail screen's audit list is
+real too.
 """
 
 from __future__ import annotations
@@ -10,20 +14,57 @@ from __future__ import annotations
 import asyncio
 import math
 from pathlib import Path
-from types import TracebackType
+from types import SimpleNamespace, TracebackType
 from typing import Self
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
 
 from console.actions import ActionPath, AuditEntry
 from console.audit import AuditLog
+from console.config import MarketConfig, PowerConfig
+from console.economics import (
+    KIND_ASIC,
+    AccruedToday,
+    FleetInputs,
+    JobOffers,
+    MarketParams,
+    blank_columns,
+    compute,
+    fleet_earnings,
+)
 from console.events import EventHub
-from console.model import CommandedMode, DeviceKind, ErrorKind, Snapshot
-from console.store import DeviceInfo, Store
+from console.fleet_inputs import FleetInputsBuilder, GpuEconomics
+from console.gpu_site import GpuSide, _MiningMemory
+from console.market import Figure, LiveValues, MarketSnapshot, StaticMarket, market_at
+from console.model import (
+    CommandedMode,
+    DeviceKind,
+    DeviceStatus,
+    ErrorKind,
+    GpuJobView,
+    GpuView,
+    Snapshot,
+)
+from console.profit_history import ProfitHistory
+from console.store import DeviceInfo, Metric, Store
+from console.workloads.events import EventBus
+from console.workloads.queue import Job, JobState
 from drivers.cgminer.reading import (
     AsicReading,
     BoardReading,
     Firmware,
     MinerState,
     PoolReading,
+)
+from drivers.gpu_reading import (
+    GpuHealth,
+    GpuProcess,
+    GpuReading,
+    GpuSample,
+    GpuStatic,
+    XidEvent,
 )
 
 NOW = 1_790_000_000.0
@@ -135,6 +176,161 @@ _DEVICES = [
 ]
 
 
+GPU_MINING = "g-4090-01"
+GPU_AI = "g-a100-02"
+GPU_UUIDS = {
+    GPU_MINING: "GPU-6b1f0c2e-4a1d-4c55-9e2b-0d6c1a7f4090",
+    GPU_AI: "GPU-0a9d3b7c-2e8f-4b11-8c3d-5f4e2a1b0a10",
+}
+GIB = 2**30
+
+
+def _gpu_static(name: str) -> GpuStatic:
+    a100 = name == GPU_AI
+    return GpuStatic(
+        uuid=GPU_UUIDS[name],
+        index=1 if a100 else 0,
+        name="NVIDIA A100 80GB PCIe" if a100 else "NVIDIA GeForce RTX 4090",
+        pci_bus_id="00000000:02:00.0" if a100 else "00000000:01:00.0",
+        memory_total_bytes=80 * GIB if a100 else 24 * GIB,
+        power_limit_min_w=150.0,
+        power_limit_max_w=300.0 if a100 else 600.0,
+        power_limit_default_w=300.0 if a100 else 450.0,
+        temp_slowdown_c=88.0 if a100 else 90.0,
+        driver_version="550.127.05",
+    )
+
+
+def fixed_jobs() -> list[Job]:
+    """The AI queue of the fixed site: one running on the A100, two waiting, one done."""
+
+    def job(job_id: int, name: str, customer: str, rate: float, state: JobState, **kw: object):  # type: ignore[no-untyped-def]
+        fields: dict[str, object] = {
+            "id": job_id,
+            "name": name,
+            "argv": ("python", "train.py"),
+            "env": {},
+            "customer": customer,
+            "rate_usd_per_gpu_hour": rate,
+            "min_vram_bytes": int(16e9),
+            "priority": 0,
+            "checkpoint_signal": "SIGTERM",
+            "grace_s": 60.0,
+            "checkpoint_dir": f"/var/lib/hashpivot/jobs/{job_id}/checkpoint",
+            "log_path": f"/var/lib/hashpivot/jobs/{job_id}/job.log",
+            "progress_path": f"/var/lib/hashpivot/jobs/{job_id}/progress",
+            "state": state,
+            "progress": 0.0,
+            "gpu_uuid": None,
+            "process": None,
+            "submitted_at": NOW - 7200 + job_id,
+            "updated_at": NOW - 60,
+            "started_at": None,
+            "finished_at": None,
+            "runtime_s": 0.0,
+            "earned_usd": 0.0,
+            "attempts": 0,
+            "last_error": None,
+            "cancel_requested": False,
+            "submitted_by": "night-shift",
+        }
+        fields.update(kw)
+        return Job(**fields)  # type: ignore[arg-type]
+
+    return [
+        job(1, "llama-finetune", "acme", 1.10, JobState.RUNNING, gpu_uuid=GPU_UUIDS[GPU_AI],
+            started_at=NOW - 5400, progress=0.42, attempts=1, runtime_s=1800.0,
+            earned_usd=0.55, priority=10),
+        job(2, "sdxl-batch", "pixelworks", 0.45, JobState.QUEUED, priority=5,
+            min_vram_bytes=int(20e9)),
+        job(3, "eval-suite", "acme", 0.30, JobState.REQUEUED, progress=0.1, runtime_s=600.0,
+            earned_usd=0.05, attempts=1),
+        job(4, "embed-corpus", "lexicon", 0.80, JobState.DONE, progress=1.0, runtime_s=3600.0,
+            earned_usd=0.80, finished_at=NOW - 900, attempts=1),
+    ]  # fmt: skip
+
+
+def gpu_view(name: str, at: float, wobble: float = 0.0) -> GpuView:
+    """A mining RTX 4090 and an A100 running job 1, as the GPU side would record them."""
+    a100 = name == GPU_AI
+    static = _gpu_static(name)
+    power = (238.0 if a100 else 312.0) * (1 + 0.02 * wobble)
+    processes = (
+        (GpuProcess(pid=41877, used_memory_bytes=61 * GIB, kind="C", name="python"),)
+        if a100
+        else (GpuProcess(pid=39120, used_memory_bytes=5 * GIB, kind="C", name="t-rex"),)
+    )
+    sample = GpuSample(
+        taken_at=at,
+        power_w=power,
+        power_limit_w=300.0 if a100 else 450.0,
+        energy_j=3.6e6 * (41.5 if a100 else 63.2),
+        temp_gpu_c=(67.0 if a100 else 61.0) + 2 * wobble,
+        util_gpu_pct=97.0 if a100 else 100.0,
+        util_memory_pct=71.0 if a100 else 88.0,
+        memory_used_bytes=processes[0].used_memory_bytes,
+        memory_total_bytes=static.memory_total_bytes,
+        clock_sm_mhz=1410.0 if a100 else 2520.0,
+        clock_memory_mhz=1512.0 if a100 else 10501.0,
+        fan_pct=None if a100 else 64.0,
+        pstate=0 if a100 else 2,
+        throttle_reasons=("PWR",) if not a100 else (),
+        pcie_generation=4,
+        pcie_width=16,
+        ecc_corrected=0 if a100 else None,
+        ecc_uncorrected=0 if a100 else None,
+        processes=processes,
+        unsupported=("fan_pct",) if a100 else ("ecc_corrected", "ecc_uncorrected"),
+    )
+    reading = GpuReading(
+        static=static,
+        health=GpuHealth.OK,
+        sample=sample,
+        last_xid=XidEvent(xid=43, at=NOW - 86400 * 2) if a100 else None,
+    )
+    if a100:
+        job = fixed_jobs()[0]
+        return GpuView(
+            uuid=static.uuid,
+            nvml=reading,
+            mode="ai",
+            state="AI_RUNNING",
+            switching=False,
+            mode_since=NOW - 5400,
+            job=GpuJobView(
+                id=job.id,
+                name=job.name,
+                customer=job.customer,
+                state=job.state.value,
+                rate_usd_per_gpu_hour=job.rate_usd_per_gpu_hour,
+                progress=job.progress,
+                runtime_s=job.runtime_s_at(NOW),
+                earned_usd=job.earned_usd_at(NOW),
+            ),
+        )
+    return GpuView(
+        uuid=static.uuid,
+        nvml=reading,
+        mode="mining",
+        state="MINING",
+        switching=False,
+        mode_since=NOW - 3 * 86400,
+        miner_pid=39120,
+        miner_hashrate_hs=61.3e6 * (1 + 0.01 * wobble),
+        miner_algorithm="kawpow",
+    )
+
+
+def gpu_economics(status: DeviceStatus) -> GpuEconomics | None:
+    """The GPU side's own pricing of a GPU status (`GpuSide.economics`), with mining
+    figures remembered for the A100 as if it had mined before."""
+    memory = _MiningMemory()
+    memory.hashrate_hs[GPU_UUIDS[GPU_AI]] = 48.0e6
+    memory.algorithm[GPU_UUIDS[GPU_AI]] = "kawpow"
+    memory.power_w[GPU_UUIDS[GPU_AI]] = 250.0
+    return GpuSide.economics(SimpleNamespace(_mining=memory), status)  # type: ignore[arg-type]
+
+
 def fixed_store() -> Store:
     """Every state the table can show, and half an hour of history for each miner."""
     infos = [
@@ -165,7 +361,27 @@ def fixed_store() -> Store:
         stale_after_s=75,
         lost_after_s=300,
     )
-    store = Store("lab", [*infos, lost])
+    gpus = [
+        DeviceInfo(
+            device_id=name,
+            kind=DeviceKind.GPU,
+            name=name,
+            host="localhost",
+            port=4067 + i,
+            model=None,
+            interval_s=1.0,
+            stale_after_s=5.0,
+            lost_after_s=120.0,
+            privileged=False,
+        )
+        for i, name in enumerate((GPU_MINING, GPU_AI))
+    ]
+    store = Store("lab", [*infos, lost, *gpus])
+    for step in range(HISTORY_POINTS):
+        at = NOW - 1 - (HISTORY_POINTS - 1 - step) * HISTORY_STEP_S
+        wobble = math.sin(step / 6.0)
+        for name in (GPU_MINING, GPU_AI):
+            store.record_gpu(name, gpu_view(name, at, wobble), at, None)
     for name, model, firmware, ths, watts, estimated in _DEVICES:
         nominal = {"Antminer S19 XP": 140.0}.get(model, ths or 104.0)
         state = {"r3-s19jpro-06": MinerState.SLEEPING}.get(name, MinerState.MINING)
@@ -195,8 +411,91 @@ def fixed_store() -> Store:
     return store
 
 
+ACCRUED_S = 3 * 3600.0
+"""Today's accrual in the fixed snapshot: three hours of each priced device's current rate."""
+
+
+def fixed_market(btc_price_usd: float = 91_580.0) -> MarketSnapshot:
+    """A live BTC price 12 s old and chain data 6 min old (mempool.space), the power price
+    from config (no date), the rest reference defaults."""
+    static = StaticMarket.from_config(MarketConfig(), PowerConfig(price_usd_per_kwh=0.05))
+    live = LiveValues(
+        btc_price_usd=Figure(value=btc_price_usd, source="mempool.space", as_of=NOW - 12),
+        network_difficulty=Figure(value=146.47e12, source="mempool.space", as_of=NOW - 360),
+        fees_per_block_btc=Figure(value=0.0172, source="mempool.space", as_of=NOW - 360),
+        block_height=Figure(value=915_000, source="mempool.space", as_of=NOW - 360),
+    )
+    return market_at(static, NOW, live=live)
+
+
+def job_offers() -> JobOffers:
+    waiting = [j for j in fixed_jobs() if j.state in (JobState.QUEUED, JobState.REQUEUED)]
+    return JobOffers(
+        np.array([j.rate_usd_per_gpu_hour for j in waiting]),
+        np.array([float(j.min_vram_bytes) for j in waiting]),
+    )
+
+
+def price(snapshot: Snapshot, market: MarketSnapshot | None = None) -> Snapshot:
+    """`snapshot` priced like the site prices it, with three hours accrued today."""
+    market = market or fixed_market()
+    inputs = FleetInputsBuilder(gpu_economics).build(snapshot)
+    bare = fleet_earnings(inputs, market, offers=job_offers())
+    c = bare.columns
+    share = ACCRUED_S / 86_400
+    accrued = AccruedToday(
+        day="2026-09-21",
+        timezone="UTC",
+        revenue_usd=np.nan_to_num(c.revenue_usd_per_day) * share,
+        power_cost_usd=np.nan_to_num(c.power_cost_usd_per_day) * share,
+        covered_s=np.where(inputs.priced, ACCRUED_S, 0.0),
+        persisted=True,
+    )
+    earnings = fleet_earnings(inputs, market, offers=job_offers(), accrued=accrued)
+    return msgspec.structs.replace(snapshot, market=market, earnings=earnings)
+
+
+def fixed_profit_history(store: Store, market: MarketSnapshot, priced: Snapshot) -> ProfitHistory:
+    """Every point of the store's history priced under `market`, as `SitePricing` records it
+    (one point per device and reading): ASICs through the real earnings formulas; GPUs from
+    their priced row now, with the power cost following each point's measured power."""
+    ids = store.device_ids()
+    kinds = {d.device_id: d.kind for d in priced.devices}
+    history = ProfitHistory(ids)
+    series = [
+        (store.history(d, Metric.HASHRATE_HS), store.history(d, Metric.POWER_W)[1]) for d in ids
+    ]
+    params = MarketParams.of(market)
+    e = priced.earnings
+    assert e is not None
+    for step in range(HISTORY_POINTS):
+        columns = blank_columns(len(ids))
+        gpu_profit = np.full(len(ids), np.nan)
+        for row, ((times, hashrate), power) in enumerate(series):
+            if step >= len(times):
+                continue
+            columns["reading_at"][row] = float(times[step])
+            if kinds[ids[row]] is DeviceKind.GPU:
+                money = e.by_id(ids[row])
+                now_w = power[-1]
+                if money is not None and money.revenue_usd_per_day is not None and now_w:
+                    cost = (money.power_cost_usd_per_day or 0.0) * float(power[step] / now_w)
+                    gpu_profit[row] = money.revenue_usd_per_day - cost
+                continue
+            columns["kind"][row] = KIND_ASIC
+            columns["priced"][row] = True
+            columns["hashrate_hs"][row] = float(hashrate[step])
+            columns["power_w"][row] = float(power[step])
+        x = FleetInputs(device_ids=tuple(ids), **columns)
+        profit = compute(x, params).profit_usd_per_day.copy()
+        is_gpu = np.array([kinds[d] is DeviceKind.GPU for d in ids])
+        profit[is_gpu] = gpu_profit[is_gpu]
+        history.record(x.reading_at, profit)
+    return history
+
+
 def fixed_snapshot() -> Snapshot:
-    return fixed_store().snapshot(now=NOW)
+    return price(fixed_store().snapshot(now=NOW))
 
 
 AUDIT_SEED = (
@@ -239,15 +538,34 @@ AUDIT_SEED = (
 )
 
 
+class FixedWorkloads:
+    """The fixed queue and a step-event bus nothing publishes on (a snapshot never moves)."""
+
+    def __init__(self) -> None:
+        self.events = EventBus()
+        self.fixed = fixed_jobs()
+
+    async def jobs(self) -> list[Job]:
+        return list(self.fixed)
+
+
+class FixedGpus:
+    def __init__(self) -> None:
+        self.workloads = FixedWorkloads()
+
+
 class FixedSite:
     """A site that never changes: for screenshots, where live noise would make every run differ."""
 
     def __init__(self, state_dir: Path) -> None:
         self.store = fixed_store()
-        self._snapshot = self.store.snapshot(now=NOW)
+        self.market = fixed_market()
+        self._snapshot = price(self.store.snapshot(now=NOW), self.market)
+        self._profit = fixed_profit_history(self.store, self.market, self._snapshot)
         self.audit = AuditLog.in_state_dir(state_dir)
         self.actions = ActionPath(self.audit, clock=lambda: NOW)
         self.events = EventHub()
+        self.gpus = FixedGpus()
 
     async def seed_audit(self) -> None:
         for entry in AUDIT_SEED:
@@ -269,3 +587,12 @@ class FixedSite:
 
     def snapshot(self) -> Snapshot:
         return self._snapshot
+
+    def reprice(self) -> None:
+        """Take the store's snapshot again (after a test recorded a new reading)."""
+        self._snapshot = price(self.store.snapshot(now=NOW), self.market)
+
+    def profit_history(
+        self, device_id: str
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float32]]:
+        return self._profit.history(device_id)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from console.model import fmt_usd
 from console.site import Site
 from console.tui.app import HashpivotApp
 from console.tui.screens.confirm import ConfirmActionScreen
 from console.tui.screens.device_detail import DeviceDetailScreen
 from console.tui.screens.fleet import FleetScreen
-from console.tui.widgets.device_sections import FieldsSection
+from console.tui.widgets.device_sections import EarningsSection, FieldsSection
 from console.tui.widgets.device_table import DeviceTable
 from console.tui.widgets.history_panel import HistoryPanel
 from console.tui.widgets.live_table import LiveTable
@@ -114,3 +115,37 @@ async def test_a_read_only_device_offers_no_action(live_site: Site) -> None:
         await open_detail(pilot, app, "g-priv")
         await pilot.press("c")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmActionScreen), "confirm")
+
+
+async def test_detail_shows_earnings_and_a_live_profit_history(live_site: Site) -> None:
+    app = HashpivotApp(live_site, operator="tester")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for_readings(pilot, app, rows=7, readings=6)
+        screen = await open_detail(pilot, app, "b-s21")
+        section = screen.query_one(EarningsSection)
+        await wait_until(pilot, lambda: bool(section.fields), "the earnings section")
+
+        def matches_snapshot() -> bool:
+            snap = app.last_snapshot
+            row = snap.earnings.by_id("b-s21") if snap and snap.earnings else None
+            return (
+                row is not None
+                and section.value("profit") == f"{fmt_usd(row.profit_usd_per_day)}/day"
+                and section.value("revenue").startswith(f"{fmt_usd(row.revenue_usd_per_day)}/day")
+            )
+
+        await wait_until(pilot, matches_snapshot, "earnings equal to the snapshot's")
+        assert section.value("breakeven_power").endswith("/kWh")
+        assert section.value("breakeven_hashprice").endswith("/PH/day")
+        assert "at $0.0450/kWh × 1.05 overhead" in section.value("power_cost")
+
+        # The site's pricing records a profit point per new reading; the sparkline follows.
+        profit = screen.query_one(HistoryPanel).line("profit")
+        await wait_until(pilot, lambda: len(profit.values) >= 3, "profit history points")
+        times, _ = live_site.profit_history("b-s21")
+        assert len(times) >= 3 and (times[1:] > times[:-1]).all()
+        assert all(v > -100 for v in profit.values)
+        # ...and today's accrual comes from the ledger the site writes.
+        await wait_until(
+            pilot, lambda: "profit (" in section.value("accrued"), "an accrued figure for today"
+        )

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,16 +10,6 @@ import pytest
 from console.tui.app import HashpivotApp
 from console.tui.messages import OpenDevice
 from tests.tui.site_fixtures import DETAIL_DEVICE, FixedSite
-
-
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Audit times are shown in local time: pin it so the screenshots match anywhere."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def app(tmp_path: Path) -> HashpivotApp:

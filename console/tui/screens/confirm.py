@@ -25,11 +25,14 @@ class ConfirmActionScreen(ModalScreen[str | None]):
         Binding("escape", "cancel", "Cancel", show=False),
     ]
 
-    def __init__(self, title: str, body: Text, confirm_label: str) -> None:
+    def __init__(
+        self, title: str, body: Text, confirm_label: str, cancel_label: str = "Cancel"
+    ) -> None:
         super().__init__()
         self._title = title
         self._body = body
         self._confirm_label = confirm_label
+        self._cancel_label = cancel_label
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -37,7 +40,7 @@ class ConfirmActionScreen(ModalScreen[str | None]):
             yield Static(self._body, id="body")
             yield Input(placeholder="reason for the audit log (optional)", id="reason")
             with Horizontal(id="buttons"):
-                yield Button("Cancel (n)", id="cancel")
+                yield Button(f"{self._cancel_label} (n)", id="cancel")
                 yield Button(f"{self._confirm_label} (y)", id="confirm", variant="error")
 
     def on_mount(self) -> None:

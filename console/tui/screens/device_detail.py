@@ -1,7 +1,8 @@
 """The device detail screen (Enter on a fleet row): everything known about one device.
 
 Top to bottom: a header with the three state axes, headline figures and the device's actions;
-the history sparklines; the blocks for its kind (boards and chips, pools for ASICs); its audit
+the history sparklines (hashrate, temperature, power, profit); what it earns; the blocks for
+its kind (boards and chips, pools for ASICs); its audit
 entries; every field of its status and reading. All of it updates in place on the app's tick.
 
 The audit list is read from the audit log when the screen opens, after every action the
@@ -27,6 +28,7 @@ from console.tui.widgets.device_sections import (
     SECTIONS_BY_KIND,
     DetailHeader,
     DeviceSection,
+    EarningsSection,
     FieldsSection,
 )
 from console.tui.widgets.history_panel import HistoryPanel
@@ -63,6 +65,7 @@ class DeviceDetailScreen(Screen[None]):
         # Kept, not queried, on every tick: a tick may land while the screen is being torn down.
         self._header = DetailHeader(id="header")
         self._history = HistoryPanel(id="history", classes="section")
+        self._earnings = EarningsSection(id="earnings-section", classes="section")
         self._fields = FieldsSection(id="fields-section", classes="section")
         self._audit = AuditList(id="audit")
 
@@ -71,6 +74,7 @@ class DeviceDetailScreen(Screen[None]):
         with VerticalScroll(id="body"), Vertical(id="columns"):
             with Vertical(id="main"):
                 yield self._history
+                yield self._earnings
                 for section in self._kind_sections:
                     section.add_class("section")
                     yield section
@@ -102,6 +106,7 @@ class DeviceDetailScreen(Screen[None]):
         with self.app.batch_update():
             self._header.apply(device, snapshot)
             self._history.apply(self._site, self.device_id)
+            self._earnings.apply(device, snapshot)
             section: DeviceSection
             for section in self._kind_sections:
                 section.apply(device, snapshot)

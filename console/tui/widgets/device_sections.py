@@ -1,9 +1,9 @@
 """The blocks of the device detail screen, each updated in place from the device's status.
 
 `DeviceSection` is the contract: a titled block with `apply(device, snapshot)`. The detail
-screen shows the common blocks (header, fields) for every device and the blocks listed under
-the device's kind in `SECTIONS_BY_KIND`: boards and chips, and pools, for ASICs. The GPU path
-adds `DeviceKind.GPU: (processes, throttle reasons and XIDs)` there.
+screen shows the common blocks (header, history, earnings, fields) for every device and the
+blocks listed under the device's kind in `SECTIONS_BY_KIND`: boards and chips, and pools, for
+ASICs; workload (state machine, miner, job) and throttling / XIDs / processes for GPUs.
 """
 
 from __future__ import annotations
@@ -20,11 +20,16 @@ from console.model import DeviceKind, DeviceStatus, Snapshot
 from console.tui.detail_fields import (
     BOARD_COLUMNS,
     POOL_COLUMNS,
+    PROCESS_COLUMNS,
     Field,
     board_cells,
     device_fields,
+    earnings_fields,
     fmt_age,
+    health_lines,
     pool_cells,
+    process_cells,
+    workload_fields,
 )
 from console.tui.device_actions import offered_actions
 from console.tui.states import freshness_text, observed_text
@@ -132,6 +137,28 @@ class FieldsSection(DeviceSection):
         return next(f.value.plain for f in self.fields if f.key == key)
 
 
+class EarningsSection(DeviceSection):
+    """Revenue, power cost and profit now, breakevens, and today's accrual (every kind)."""
+
+    TITLE = "Earnings"
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.fields: list[Field] = []
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="earnings")
+
+    def apply(self, device: DeviceStatus, snapshot: Snapshot) -> None:
+        fields = earnings_fields(device, snapshot)
+        if fields != self.fields:
+            self.fields = fields
+            self.query_one("#earnings", Static).update(fields_table(fields))
+
+    def value(self, key: str) -> str:
+        return next(f.value.plain for f in self.fields if f.key == key)
+
+
 class BoardsSection(DeviceSection):
     TITLE = "Boards and chips"
 
@@ -158,7 +185,54 @@ class PoolsSection(DeviceSection):
         self.query_one(".empty", Static).display = not pools
 
 
+class GpuWorkloadSection(DeviceSection):
+    """The switch state machine, the miner and the AI job on the GPU."""
+
+    TITLE = "Workload"
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.fields: list[Field] = []
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="workload")
+
+    def apply(self, device: DeviceStatus, snapshot: Snapshot) -> None:
+        fields = workload_fields(device.gpu, snapshot.taken_at) if device.gpu else []
+        if fields != self.fields:
+            self.fields = fields
+            self.query_one("#workload", Static).update(fields_table(fields))
+
+    def value(self, key: str) -> str:
+        return next(f.value.plain for f in self.fields if f.key == key)
+
+
+class GpuHealthSection(DeviceSection):
+    """Throttle reasons, XIDs and the processes NVML sees on the GPU."""
+
+    TITLE = "Throttling, XIDs, processes"
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="gpu-health")
+        yield LiveTable(PROCESS_COLUMNS, id="processes")
+        yield Static("no process on this GPU", classes="empty")
+
+    def apply(self, device: DeviceStatus, snapshot: Snapshot) -> None:
+        gpu = device.gpu
+        if gpu is None:
+            return
+        self.query_one("#gpu-health", Static).update(health_lines(gpu, snapshot.taken_at))
+        sample = gpu.nvml.sample if gpu.nvml else None
+        processes = sample.processes if sample else ()
+        self.query_one(LiveTable).apply([(str(p.pid), process_cells(p)) for p in processes])
+        self.query_one(".empty", Static).display = not processes
+
+
 SECTIONS_BY_KIND: dict[DeviceKind, Callable[[], Sequence[DeviceSection]]] = {
     DeviceKind.ASIC: lambda: (BoardsSection(id="boards-section"), PoolsSection(id="pools-section")),
+    DeviceKind.GPU: lambda: (
+        GpuWorkloadSection(id="workload-section"),
+        GpuHealthSection(id="gpu-health-section"),
+    ),
 }
-"""The kind-specific blocks, in display order; the GPU path adds `DeviceKind.GPU` here."""
+"""The kind-specific blocks, in display order."""
