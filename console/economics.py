@@ -210,7 +210,8 @@ class _GpuRows:
         mining_hs_now *= mining
         np.fmax(job, 0.0, out=job_now)
         job_now *= job_running
-        np.divide(0.0, ~(mining & np.isnan(hashrate)), out=rev_nan)
+        with np.errstate(invalid="ignore"):  # 0/0 = NaN is the point (see `_nan_where`)
+            np.divide(0.0, ~(mining & np.isnan(hashrate)), out=rev_nan)
         np.copyto(algorithm, x.gpu_algorithm.take(idx), casting="unsafe")
         # len(x.gpu_algorithms) is the lookup table's 0 slot (see _algorithm_table).
         algorithm_now.fill(len(x.gpu_algorithms))

@@ -214,11 +214,13 @@ class GpuSide:
     async def run(self) -> None:
         """Manage the workloads and sample every GPU each interval, until cancelled."""
         self._managed = True
-        await self._seed_demo_jobs()
-        await self.workloads.start()
         async with asyncio.TaskGroup() as group:
-            group.create_task(self.workloads.run())
+            # Sampling starts at once: the operator sees every GPU (and its intent) within a
+            # tick, while re-attaching and resuming workloads can take a while (miner DAGs).
             group.create_task(self._tick_loop())
+            await self._seed_demo_jobs()
+            await self.workloads.start()
+            group.create_task(self.workloads.run())
 
     async def _tick_loop(self) -> None:
         interval_s = self.config.poller.gpu_poll_interval_s

@@ -14,8 +14,10 @@ from simulators.asic import AsicFleet, plan_fleet, run_simulator_cli
 
 
 def free_port(host: str = "127.0.0.1", count: int = 1) -> int:
-    """A port with `count` free consecutive ports after it (best effort)."""
-    for _ in range(50):
+    """A port with `count` free consecutive ports after it (best effort). The probe binds with
+    SO_REUSEADDR, as the simulator's servers do, so ports in TIME_WAIT after earlier tests
+    count as free."""
+    for _ in range(200):
         with socket.socket() as s:
             s.bind((host, 0))
             base = s.getsockname()[1]
@@ -24,6 +26,7 @@ def free_port(host: str = "127.0.0.1", count: int = 1) -> int:
         ok = True
         for p in range(base, base + count):
             with socket.socket() as t:
+                t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     t.bind((host, p))
                 except OSError:
@@ -56,14 +59,14 @@ async def test_one_ip_per_miner() -> None:
 
 
 async def test_port_per_miner() -> None:
-    port = free_port(count=8)
-    specs = plan_fleet(8, base_ip="127.0.0.1", port=port, port_per_miner=True, seed=5)
+    port = free_port("127.0.9.2", count=8)
+    specs = plan_fleet(8, base_ip="127.0.9.2", port=port, port_per_miner=True, seed=5)
     fleet = AsicFleet(specs)
     await fleet.start()
     try:
         assert [m.port for m in fleet.miners] == list(range(port, port + 8))
         for m in fleet.miners:
-            body = await version("127.0.0.1", m.port)
+            body = await version("127.0.9.2", m.port)
             assert body["SUMMARY"][0]["Elapsed"] > 0
             assert m.last_commands == ("summary",)
     finally:
@@ -71,8 +74,8 @@ async def test_port_per_miner() -> None:
 
 
 async def test_run_simulator_cli() -> None:
-    port = free_port(count=3)
-    specs = plan_fleet(3, base_ip="127.0.0.1", port=port, port_per_miner=True, faults="refuse@1")
+    port = free_port("127.0.9.3", count=3)
+    specs = plan_fleet(3, base_ip="127.0.9.3", port=port, port_per_miner=True, faults="refuse@1")
     out = io.StringIO()
     stop = asyncio.Event()
     task = asyncio.create_task(run_simulator_cli(specs, stop=stop, out=out))
@@ -81,11 +84,11 @@ async def test_run_simulator_cli() -> None:
             break
         await asyncio.sleep(0.01)
     lines = out.getvalue().splitlines()
-    assert lines[0].startswith(f"127.0.0.1:{port}  {specs[0].persona}  {specs[0].model}  faults=-")
+    assert lines[0].startswith(f"127.0.9.3:{port}  {specs[0].persona}  {specs[0].model}  faults=-")
     assert lines[1].endswith("faults=refuse")
-    body = await version("127.0.0.1", port)
+    body = await version("127.0.9.3", port)
     assert body
     stop.set()
     await asyncio.wait_for(task, 5)
     with pytest.raises(ConnectionRefusedError):
-        await version("127.0.0.1", port)
+        await version("127.0.9.3", port)
