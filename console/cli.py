@@ -115,9 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--gpu-api-port",
         type=int,
-        default=47100,
+        default=24100,
         metavar="PORT",
-        help="first simulated GPU miner's API port in the printed config (default 47100)",
+        help="first simulated GPU miner's API port in the printed config (default 24100)",
     )
     sim.add_argument("--faults", metavar="SPEC", help="fault spec, e.g. 'hang@10%%,quirk=Q3@0-4'")
     sim.add_argument(
