@@ -632,8 +632,8 @@ class GpuConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
 
     miner_argv: tuple[ArgvItem, ...] = ()
     """The miner command as a list (never a shell string). `{api_port}`, `{gpu_uuid}`,
-    `{gpu_name}` and `{python}` (hashpivot's interpreter) are replaced; it runs with `CUDA_VISIBLE_DEVICES=<uuid>`. Empty: no miner, so
-    this GPU cannot be switched to mining."""
+    `{gpu_name}` and `{python}` (hashpivot's interpreter) are replaced; it runs with
+    `CUDA_VISIBLE_DEVICES=<uuid>`. Empty: no miner, so this GPU cannot be switched to mining."""
 
     miner_api_port: Port | None = None
     """Port of the miner's HTTP API on 127.0.0.1 (T-Rex `--api-bind-http`, lolMiner
