@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -35,8 +36,12 @@ from drivers.cgminer.controls import capabilities
 from drivers.cgminer.reading import AsicReading
 from drivers.host import HostReading
 
-
 _NAN = float("nan")
+
+
+def _view(array: npt.NDArray[np.floating], fmt: Literal["d", "f"]) -> memoryview[float]:
+    """A writable (rows, slots) float view of a C-contiguous `array` of that item format."""
+    return array.data.cast("B").cast(fmt, array.shape)
 
 
 class Metric(StrEnum):
@@ -119,10 +124,10 @@ class Store:
         # writes go through memoryviews of the same buffers: a hundred or so nanoseconds per
         # value instead of numpy's scalar-indexing path, on every poll of every device.
         self._written = [0] * len(devices)
-        self._t_view = memoryview(self._history_t)
-        self._hashrate_view = memoryview(self._history[Metric.HASHRATE_HS])
-        self._temp_view = memoryview(self._history[Metric.TEMP_MAX_C])
-        self._power_view = memoryview(self._history[Metric.POWER_W])
+        self._t_view = _view(self._history_t, "d")
+        self._hashrate_view = _view(self._history[Metric.HASHRATE_HS], "f")
+        self._temp_view = _view(self._history[Metric.TEMP_MAX_C], "f")
+        self._power_view = _view(self._history[Metric.POWER_W], "f")
         self.host: HostReading | None = None
 
     def device_ids(self) -> list[str]:
