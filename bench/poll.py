@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import itertools
 import os
 import resource
@@ -192,6 +193,7 @@ async def closed_loop(
 async def fleet_check(
     endpoints: list[tuple[str, int]], interval_s: float, seconds: float
 ) -> dict[str, float]:
+    from console.alloc import freeze_startup_heap
     from console.model import DeviceKind
     from console.poller import Poller
     from console.site import AsicSource, classify_error
@@ -217,15 +219,18 @@ async def fleet_check(
         sources.append(AsicSource(name, CgminerMiner(host, port, timeout_s=5.0), interval_s, 5.0))
     store = Store("bench", infos)
     poller = Poller(sources, store, max_concurrency=256, classify=classify_error)
+    freeze_startup_heap()  # as `Site.run` does when the console starts polling
     task = asyncio.create_task(poller.run())
     await asyncio.sleep(interval_s)  # the start-up burst polls everything at once: skip it
-    done0, cpu0, wall0 = poller.polls_completed, time.process_time(), time.perf_counter()
+    gc_clock = GcClock()
+    gc.callbacks.append(gc_clock)
+    done0, times0, wall0 = poller.polls_completed, os.times(), time.perf_counter()
     await asyncio.sleep(seconds)
-    done, cpu, wall = (
-        poller.polls_completed - done0,
-        time.process_time() - cpu0,
-        time.perf_counter() - wall0,
-    )
+    times1 = os.times()
+    done, wall = poller.polls_completed - done0, time.perf_counter() - wall0
+    gc.callbacks.remove(gc_clock)
+    user, system = times1.user - times0.user, times1.system - times0.system
+    cpu = user + system
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
@@ -237,7 +242,26 @@ async def fleet_check(
         "cpu_ms_per_poll": 1000 * cpu / max(done, 1),
         "fresh": snap.totals.fresh,
         "devices": snap.totals.devices,
+        "kernel_share": system / max(cpu, 1e-9),
+        "gc_share": gc_clock.cpu_s / max(cpu, 1e-9),
+        "gc_runs": gc_clock.runs,
     }
+
+
+class GcClock:
+    """A `gc.callbacks` hook that adds up the CPU time the cyclic collector takes."""
+
+    def __init__(self) -> None:
+        self.cpu_s = 0.0
+        self.runs = 0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.cpu_s += time.process_time() - self._started
+            self.runs += 1
 
 
 def main() -> None:
@@ -274,7 +298,9 @@ def main() -> None:
             print(
                 f"fleet-check  {r['devices']} miners @ {args.interval:g} s: "
                 f"{r['polls_per_s']:.0f} polls/s, client CPU {100 * r['cpu_share']:.1f}% of one "
-                f"core, {r['cpu_ms_per_poll']:.3f} ms/poll, {r['fresh']} fresh"
+                f"core, {r['cpu_ms_per_poll']:.3f} ms/poll, {r['fresh']} fresh "
+                f"(kernel {100 * r['kernel_share']:.0f}% of it, cyclic GC "
+                f"{100 * r['gc_share']:.0f}% in {r['gc_runs']} runs)"
             )
             return
         results = {}

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from console.actions import ActionPath
+from console.alloc import freeze_startup_heap
 from console.asic_actions import AsicActions
 from console.audit import AuditLog
 from console.config import AsicConfig, SiteConfig
@@ -227,6 +228,7 @@ class Site:
     async def run(self) -> None:
         """Poll every device and the host, follow the market and accrue earnings, until
         cancelled."""
+        freeze_startup_heap()  # what exists now lives as long as the process: spare the GC
         async with asyncio.TaskGroup() as group:
             group.create_task(self.poller.run())
             group.create_task(self._host_loop())

@@ -48,8 +48,12 @@ DEFAULT_TIMEOUT_S = 5.0
 MAX_REPLY_BYTES = 1 << 20  # 1 MiB: a full Antminer stats reply is ~4 KiB, Avalon estats ~20 KiB
 
 
-class Reply(msgspec.Struct, frozen=True):
-    """One command's reply: the decoded object, its status and the decoder repairs it needed."""
+class Reply(msgspec.Struct, frozen=True, gc=False):
+    """One command's reply: the decoded object, its status and the decoder repairs it needed.
+
+    `gc=False`: decoded JSON cannot refer back to the reply, so it can never be in a cycle; the
+    collector need not track one more object per command of every poll.
+    """
 
     command: str
     data: dict[str, Any]

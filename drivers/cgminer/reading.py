@@ -3,6 +3,11 @@
 Every dialect parser (Antminer stock, Whatsminer, Braiins OS, LuxOS, Avalon, ...) produces an
 `AsicReading`. Units are normalised here, at the driver boundary: H/s, W, °C, RPM, seconds.
 A value the firmware does not report is `None`, never 0.
+
+The reading types are `gc=False`: they are immutable trees of scalars, strings and tuples of
+each other, so they can never be part of a reference cycle, and the cyclic garbage collector
+need not track them. A console keeps one reading per device alive (10,000 at a large site) and
+replaces hundreds per second; tracked, they would be walked by every full collection.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ class MinerState(StrEnum):
     UNKNOWN = "unknown"
 
 
-class BoardReading(msgspec.Struct, frozen=True, kw_only=True):
+class BoardReading(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One hashboard (chain)."""
 
     index: int
@@ -49,7 +54,7 @@ class BoardReading(msgspec.Struct, frozen=True, kw_only=True):
     serial: str | None = None
 
 
-class PoolReading(msgspec.Struct, frozen=True, kw_only=True):
+class PoolReading(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One configured pool, as the firmware numbers it (`index` is the firmware's POOL id)."""
 
     index: int
@@ -63,7 +68,7 @@ class PoolReading(msgspec.Struct, frozen=True, kw_only=True):
     stale: int | None = None
 
 
-class AsicReading(msgspec.Struct, frozen=True, kw_only=True):
+class AsicReading(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Everything one poll of one miner learned, normalised.
 
     `repairs` lists the decoder repairs applied to any reply in this poll (for example

@@ -29,8 +29,11 @@ CODE_INVALID_COMMAND = 14
 CODE_ACCESS_DENIED = 45
 
 
-class Status(msgspec.Struct, frozen=True):
-    """One reply's status: letter (`S`/`I`/`W`/`E`/`F`), code, message, description, time."""
+class Status(msgspec.Struct, frozen=True, gc=False):
+    """One reply's status: letter (`S`/`I`/`W`/`E`/`F`), code, message, description, time.
+
+    Scalars only, so `gc=False` (never in a cycle; one per command of every poll).
+    """
 
     letter: str
     code: int | None = None

@@ -30,8 +30,11 @@ TH_S = 1e12
 Replies = Mapping[str, "Reply | CgminerError"]
 
 
-class Identity(msgspec.Struct, frozen=True, kw_only=True):
-    """What detection learned about a device; stable until the firmware changes."""
+class Identity(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """What detection learned about a device; stable until the firmware changes.
+
+    Decoded data only (never in a cycle), so `gc=False`: one per device for the process's life.
+    """
 
     firmware: Firmware
     make: str
