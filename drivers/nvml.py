@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
 import psutil
-import pynvml
+import pynvml  # type: ignore[import-untyped]  # nvidia-ml-py ships no type information
 
 from drivers.blocking import DaemonWorker
 from drivers.gpu_reading import (
