@@ -397,7 +397,9 @@ class EarningsLedger:
         if not writes or db is None:
             return
         try:
-            await self._run(lambda: db.write(writes))
+            # Shielded: a step already integrated (and shown) is written even when the site
+            # is being cancelled, so a restart never reads back less than the console showed.
+            await asyncio.shield(self._run(lambda: db.write(writes)))
         except (sqlite3.Error, OSError, TimeoutError) as exc:
             # Keep integrating in memory; the next successful write carries the totals (they
             # are written as absolute values), only an earlier-day split may be lost.
