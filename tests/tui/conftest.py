@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from textual.widgets import Input
+
 from console.config import load_config
 from console.site import Site
 from simulators.asic import AsicFleet, Fault, MinerSpec
@@ -25,6 +27,13 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     monkeypatch.undo()
     time.tzset()
+
+
+@pytest.fixture(autouse=True)
+def steady_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A focused input's cursor blinks every 0.5 s of wall time: a screenshot taken on a slow
+    machine could catch it either way. Keep it shown while focused, so screenshots are stable."""
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
 
 
 # name, persona, model, privileged

@@ -140,14 +140,26 @@ async def test_what_if_opens_from_the_detail_screen_and_the_palette(live_site: S
 
 
 async def open_what_if(pilot) -> None:  # type: ignore[no-untyped-def]
-    await pilot.pause(0.5)
+    # Conditions, not sleeps: a loaded machine may take longer than any fixed pause.
+    app = pilot.app
+    await wait_until(pilot, lambda: app.last_snapshot is not None, "the first snapshot")
     await pilot.press("e")
-    await pilot.pause(0.3)
+    await wait_until(pilot, lambda: isinstance(app.screen, WhatIfScreen), "the what-if panel")
     await replace_input(pilot, "#btc", "")
     await pilot.press(*keys("-10%"))
     await replace_input(pilot, "#power", "")
     await pilot.press(*keys("0.06"))
-    await pilot.pause(0.3)
+
+    def priced() -> bool:
+        result = app.screen.result
+        return (
+            result is not None
+            and result.scenario.btc_price_factor == pytest.approx(0.9)
+            and app.screen.query_one("#power", Input).value == "0.06"
+        )
+
+    await wait_until(pilot, priced, "the typed scenario priced")
+    await pilot.pause()
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
