@@ -108,6 +108,7 @@ class Site:
                 timeout_s=timing.timeout_s,
                 privileged=asic.privileged,
                 password=read_password(asic) if asic.privileged else None,
+                model_hint=asic.model,
             )
             self.sources.append(
                 AsicSource(asic.name, miner, timing.poll_interval_s, timing.timeout_s)

@@ -12,15 +12,18 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
+import time
 
+import numpy as np
 from textual import on
 from textual.app import App
 from textual.binding import Binding
+from textual.timer import Timer
 from textual.worker import WorkerCancelled, WorkerFailed
 
 from console.config import SiteConfig
 from console.events import FreshnessWatch
-from console.model import Snapshot
+from console.model import Freshness, Snapshot
 from console.site import Site, SiteStartError
 from console.tui.action_runner import ActionRunner
 from console.tui.commands import ConsoleCommands
@@ -36,6 +39,8 @@ from console.tui.screens.what_if import WhatIfScreen
 from console.tui.source import ConsoleSite, find_device
 
 TICK_S = 1.0
+STARTUP_TICK_S = 0.1
+STARTUP_TICKS_FOR_S = 6.0  # at most: covers a first poll's deadline (5 s by default)
 LIVE_SCREENS = (FleetScreen, DeviceDetailScreen, WhatIfScreen, GpuSwitchScreen, JobsScreen)
 """Screens that follow the site: each gets every tick's snapshot (`apply`)."""
 
@@ -46,6 +51,18 @@ def default_operator() -> str:
         return os.environ.get("USER") or getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (some containers)
         return "unknown"
+
+
+def settled(snapshot: Snapshot | None) -> bool:
+    """Every device has answered or failed once, and every device with a reading is priced:
+    what the operator sees no longer changes faster than the steady tick shows."""
+    if snapshot is None or any(d.freshness is Freshness.PENDING for d in snapshot.devices):
+        return False
+    earnings = snapshot.earnings
+    if earnings is None:
+        return True  # no pricing on this site: readings are all there is
+    priced = earnings.inputs.priced
+    return not bool(np.isnan(earnings.columns.profit_usd_per_day[priced]).any())
 
 
 class HashpivotApp(App[None]):
@@ -78,18 +95,22 @@ class HashpivotApp(App[None]):
         )
         self.last_snapshot: Snapshot | None = None
         self._freshness = FreshnessWatch()
+        self._started_at = time.monotonic()
+        self._startup_ticker: Timer | None = None
 
     def on_mount(self) -> None:
+        self._started_at = time.monotonic()
         self.push_screen(self.fleet)
         self.run_worker(self._run_site(), name="site", exit_on_error=False)
         self.run_worker(
             self.notifier.consume(self.site.events.subscribe()), name="events", exit_on_error=False
         )
         if self._tick_s is not None:
-            # A first repaint soon after start so the operator sees readings within a second
-            # or two, then the steady 1 Hz tick.
-            self.set_timer(0.3, self.tick)
             self.set_interval(self._tick_s, self.tick)
+            # Until every device has answered (or failed) once, repaint several times a second:
+            # the operator sees each device the moment its first reading is in, not up to a
+            # whole tick later.
+            self._startup_ticker = self.set_interval(STARTUP_TICK_S, self._startup_tick)
 
     async def _run_site(self) -> None:
         try:
@@ -97,6 +118,12 @@ class HashpivotApp(App[None]):
                 await self.site.run()
         except SiteStartError as exc:
             self.exit(return_code=2, message=f"hashpivot: {exc}")
+
+    def _startup_tick(self) -> None:
+        self.tick()
+        late = time.monotonic() - self._started_at > STARTUP_TICKS_FOR_S
+        if (late or settled(self.last_snapshot)) and self._startup_ticker is not None:
+            self._startup_ticker.stop()
 
     def tick(self) -> None:
         snapshot = self.site.snapshot()

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import msgspec
+
 from drivers.cgminer.client import (
     DEFAULT_PORT,
     DEFAULT_TIMEOUT_S,
@@ -70,6 +72,7 @@ class CgminerMiner:
         "_redetect",
         "expected_firmware",
         "host",
+        "model_hint",
         "port",
         "privileged",
         "timeout_s",
@@ -84,12 +87,17 @@ class CgminerMiner:
         privileged: bool = False,
         firmware: Firmware | None = None,
         password: str | None = None,
+        model_hint: str | None = None,
     ) -> None:
+        """`model_hint`: the model the operator configured, used only when the firmware names
+        none (plain CGMiner builds), so the nameplate still gives a power estimate, nominal
+        hashrate and chip counts; a warning on every reading says where the model came from."""
         self.host = host
         self.port = port
         self.timeout_s = timeout_s
         self.privileged = privileged
         self.expected_firmware = firmware
+        self.model_hint = model_hint or None
         self._channel = Channel(host, port, timeout_s=timeout_s, password=password)
         self._dialect: Dialect | None = None
         self._identity: Identity | None = None
@@ -128,6 +136,15 @@ class CgminerMiner:
         dialect, identity = await detect(
             self.host, self.port, timeout_s=self.timeout_s, expected=self.expected_firmware
         )
+        if identity.model is None and self.model_hint is not None:
+            identity = msgspec.structs.replace(
+                identity,
+                model=self.model_hint,
+                warnings=(
+                    *identity.warnings,
+                    f"firmware reports no model: {self.model_hint!r} is the configured one",
+                ),
+            )
         if self._identity is None or identity.firmware is not self._identity.firmware:
             self._controls = None
         self._dialect = dialect

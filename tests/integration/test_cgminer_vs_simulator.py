@@ -150,6 +150,24 @@ async def test_reading_matches_the_simulated_truth(sim: Start, persona: str) -> 
     assert reading.warnings == ()
 
 
+async def test_configured_model_stands_in_when_the_firmware_names_none(sim: Start) -> None:
+    # Plain CGMiner does not know its hardware: the operator's `model` gives the nameplate
+    # (power estimate, nominal hashrate), and every reading says where the model came from.
+    simulated = await sim("cgminer", cache_s=600.0)
+    reading = await read(simulated, model_hint="Antminer S21")
+    truth = simulated.truth
+    assert reading.model == "Antminer S21"
+    assert reading.power_estimated is True
+    assert close(reading.power_w, truth.power_w, rel=0.1)
+    assert close(reading.nominal_hashrate_hs, truth.nominal_hashrate_hs, rel=0.1)
+    assert reading.warnings == ("firmware reports no model: 'Antminer S21' is the configured one",)
+
+    # A firmware that names its model keeps its own: the hint is never a second opinion.
+    luxos = await read(await sim("luxos"), model_hint="Antminer S21")
+    assert luxos.model is not None and "S19j Pro" in luxos.model
+    assert luxos.warnings == ()
+
+
 async def test_whatsminer_pools_keep_the_firmware_numbering(sim: Start) -> None:
     reading = await read(await sim("whatsminer"))
     assert [pool.index for pool in reading.pools] == [1, 2, 3]  # Q23

@@ -7,7 +7,7 @@ from textual.widgets import Input
 
 from console.model import ErrorKind, fmt_usd
 from console.site import Site
-from console.tui.app import HashpivotApp
+from console.tui.app import HashpivotApp, settled
 from console.tui.widgets.device_table import DeviceTable
 from console.tui.widgets.site_summary import SiteSummary
 from console.tui.widgets.virtual_table import GAP
@@ -264,3 +264,28 @@ async def test_the_cursor_stays_on_top_until_moved_then_follows_its_device(tmp_p
         app.tick()
         await pilot.pause()
         assert table.selected_device_id() == picked
+
+
+async def test_start_up_repaints_until_every_device_has_answered_then_settles(
+    live_site: Site,
+) -> None:
+    # The steady tick is a minute away: only the start-up repaints can fill the table, and they
+    # stop once every device has answered (or failed) once and every reading is priced.
+    app = HashpivotApp(live_site, operator="tester", tick_s=60.0)
+    ticks = 0
+    tick = app.tick
+
+    def counted() -> None:
+        nonlocal ticks
+        ticks += 1
+        tick()
+
+    app.tick = counted  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_readings(pilot, app, rows=7, readings=6)
+        await wait_until(pilot, lambda: settled(app.last_snapshot), "a settled snapshot")
+        await pilot.pause(0.3)  # a last start-up tick may already be queued
+        ticks_then = ticks
+        await pilot.pause(1.0)
+        assert ticks == ticks_then  # no more repaints until the steady tick
+        assert app.fleet.table.row_count == 7
