@@ -13,6 +13,7 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -21,9 +22,11 @@ from console.config import SiteConfig
 from console.economics import JobOffers, fleet_earnings
 from console.fleet_inputs import FleetInputsBuilder, GpuEconomicsOf, no_gpu_economics
 from console.market import MarketSnapshot, StaticMarket, market_at
-from console.market_feed import LiveMarketFeed
 from console.model import Snapshot
 from console.profit_history import ProfitHistory
+
+if TYPE_CHECKING:
+    from console.market_feed import LiveMarketFeed
 
 LEDGER_FILE = "earnings.sqlite"
 ACCRUAL_INTERVAL_S = 1.0
@@ -47,6 +50,10 @@ class SitePricing:
         live = config.market.live
         self.feed: LiveMarketFeed | None = None
         if live.enabled:
+            # Imported here: the HTTP client costs ~0.1 s of start-up that a site without a
+            # live feed (the demo) should not pay.
+            from console.market_feed import LiveMarketFeed
+
             key = os.environ.get(live.coingecko_api_key_env) if live.coingecko_api_key_env else None
             self.feed = LiveMarketFeed(live, api_key=key, clock=clock)
         self.builder = FleetInputsBuilder(gpu_economics)
