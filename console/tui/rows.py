@@ -102,6 +102,10 @@ def note(d: DeviceStatus, m: Money | None = None) -> str:
             return gpu.error
         if gpu.job is not None:
             return f"job {gpu.job.id} {gpu.job.name} ({gpu.job.progress:.0%})"
+        if gpu.switching:
+            # A miner being launched does not answer its API yet: that is the step, not a
+            # fault (the detail screen still shows the API error).
+            return f"switching: {gpu.state.lower().replace('_', ' ')}"
         return gpu.miner_error or ""
     r = d.reading
     if r is not None and r.warnings:

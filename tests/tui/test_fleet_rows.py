@@ -10,7 +10,7 @@ import pytest
 from console.model import MISSING, ErrorKind, Snapshot
 from console.tui import fleet_rows
 from console.tui.fleet_rows import FleetRows
-from console.tui.rows import COLUMN_KEYS
+from console.tui.rows import COLUMN_KEYS, note
 from tests.tui.site_fixtures import NOW, fixed_market, fixed_store, price
 
 
@@ -116,3 +116,16 @@ def test_incremental_updates_match_a_table_built_from_scratch(
         assert rows.display_ids() == fresh_order(rows, snap), f"tick {tick}"
         for device_id in rows.display_ids():
             assert rows.display_ids()[rows.position_of(device_id) or 0] == device_id
+
+
+def test_a_gpu_being_switched_notes_its_step_not_its_miners_silence() -> None:
+    snap = price(fixed_store().snapshot())
+    gpu = next(d for d in snap.devices if d.gpu is not None and d.gpu.mode == "mining")
+    assert gpu.gpu is not None
+    refused = "127.0.0.1:24067: Connect call failed"
+    silent = msgspec.structs.replace(gpu.gpu, miner_error=refused)
+    # Mining, and its API does not answer: that is news.
+    assert note(msgspec.structs.replace(gpu, gpu=silent)) == refused
+    # Being switched to mining: a miner just launched does not answer yet; that is the step.
+    starting = msgspec.structs.replace(silent, switching=True, state="PREPARING_MINER")
+    assert note(msgspec.structs.replace(gpu, gpu=starting)) == "switching: preparing miner"
