@@ -741,7 +741,8 @@ class WorkloadsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     """Seconds between checks of running jobs and miners (exit, progress, earnings)."""
 
     max_attempts: Annotated[int, Meta(ge=1, le=1000)] = 5
-    """A job that was started this many times without finishing is marked failed."""
+    """A job that was started this many times without finishing is marked failed. A run the
+    console stopped (a switch, a shutdown) that ended in a checkpoint does not count."""
 
     miner_restart_backoff_max_s: IntervalSeconds = 60.0
     """Cap of the back-off between restarts of a miner that keeps exiting."""

@@ -226,7 +226,7 @@ def jobs_table(jobs: Sequence[Any]) -> str:
         "PROGRESS",
         "EARNED",
         "USD/GPU-H",
-        "RUNS",
+        "TRIES",
         "NOTE",
     )
     now = time.time()

@@ -150,7 +150,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     finished_at: float | None
     runtime_s: float  # completed runs only
     earned_usd: float  # completed runs only
-    attempts: int  # launches so far
+    attempts: int  # launches, less those that ended in an orderly checkpoint (see end_run)
     last_error: str | None
     cancel_requested: bool
     submitted_by: str | None
@@ -505,12 +505,18 @@ class JobQueue:
         *,
         progress: float | None = None,
         error: str | None = None,
+        checkpointed: bool = False,
     ) -> Job:
         """The process is gone: book the run's time and money, clear the process, and move to
         `to` (requeued, done, failed or cancelled). A job that reached `max_attempts` launches
-        without finishing is failed instead of requeued."""
+        without finishing is failed instead of requeued.
+
+        `checkpointed`: the console asked the job to stop (a switch, a console shutdown) and
+        it checkpointed. Such a run is not an attempt that failed, so it gives its launch back:
+        `max_attempts` guards against jobs that crash or hang, and a job that is preempted
+        every night must not be failed for it."""
         target = to
-        if to is JobState.REQUEUED:
+        if to is JobState.REQUEUED and not checkpointed:
             job = await self.get(job_id)
             if job is not None and job.attempts >= self.max_attempts:
                 target = JobState.FAILED
@@ -531,6 +537,8 @@ class JobQueue:
             }
             if progress is not None:
                 columns["progress"] = min(1.0, max(0.0, progress))
+            if checkpointed and target is JobState.REQUEUED:
+                columns["attempts"] = max(0, job.attempts - 1)
             if target in FINISHED:
                 columns["finished_at"] = now
             if target in WAITING:

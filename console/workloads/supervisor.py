@@ -273,7 +273,9 @@ class Supervisor:
                 f"did not checkpoint within {job.grace_s:g} s of {job.checkpoint_signal} "
                 f"({outcome.describe()}); work since its last checkpoint is lost"
             )
-        booked = await self.queue.end_run(job_id, target, progress=progress, error=error)
+        booked = await self.queue.end_run(
+            job_id, target, progress=progress, error=error, checkpointed=checkpointed
+        )
         slot.job, slot.job_id = None, None
         await self.intents.update(slot.uuid, job_id=None)
         return JobStop(job=booked, outcome=outcome, checkpointed=checkpointed)

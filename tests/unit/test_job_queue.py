@@ -193,6 +193,25 @@ async def test_requeue_after_max_attempts_fails_the_job(queue: JobQueue) -> None
     assert final.last_error is not None and "max_attempts" in final.last_error
 
 
+async def test_preemptions_that_checkpoint_do_not_use_up_attempts(queue: JobQueue) -> None:
+    # A job preempted every night (switches, console restarts) and checkpointing each time is
+    # healthy: it must never be failed for it. Crashes still count.
+    job = await queue.submit(spec())
+    booked: Job | None = None
+    for _ in range(10):  # more than max_attempts (3)
+        await queue.claim_next("GPU-a", None)
+        await queue.mark_launched(job.id, IDENT)
+        await queue.mark_running(job.id)
+        booked = await queue.end_run(job.id, JobState.REQUEUED, progress=0.1, checkpointed=True)
+    assert booked is not None and booked.state is JobState.REQUEUED and booked.attempts == 0
+    for _ in range(3):
+        await queue.claim_next("GPU-a", None)
+        await queue.mark_launched(job.id, IDENT)
+        await queue.mark_running(job.id)
+        booked = await queue.end_run(job.id, JobState.REQUEUED, error="process gone")
+    assert booked is not None and booked.state is JobState.FAILED
+
+
 async def test_everything_survives_reopening(tmp_path: Path, clock: Clock) -> None:
     state = tmp_path / "state"
     db = WorkloadDb.in_state_dir(state)
