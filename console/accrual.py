@@ -40,7 +40,7 @@ from console.economics import AccruedToday
 F64 = npt.NDArray[np.float64]
 T = TypeVar("T")
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2  # 2: accrued_day.cost_covered_s
 DB_DEADLINE_S: Final = 5.0
 MAX_GAP_CAP_S: Final = 86_400.0  # a credited interval never spans more than a day
 
@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS accrued_day (
     revenue_usd REAL NOT NULL,
     power_cost_usd REAL NOT NULL,
     covered_s REAL NOT NULL,       -- seconds of the day the integral covers
+    cost_covered_s REAL,           -- of those, the seconds with a known power cost (NULL:
+                                   -- a version 1 ledger, which counted every second)
     PRIMARY KEY (day, device_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS accrual_cursor (
@@ -81,8 +83,11 @@ def day_bounds(t: float, zone: dt.tzinfo | None) -> tuple[str, float, float]:
 class StepWrites:
     """What one accrual step changed, as SQL parameters (one transaction)."""
 
-    today: list[tuple[str, str, float, float, float]] = field(default_factory=list)
-    earlier: list[tuple[str, str, float, float, float]] = field(default_factory=list)  # added
+    # (day, device, revenue USD, power cost USD, covered s, cost-covered s)
+    today: list[tuple[str, str, float, float, float, float]] = field(default_factory=list)
+    earlier: list[tuple[str, str, float, float, float, float]] = field(
+        default_factory=list
+    )  # added
     cursors: list[tuple[str, float, float | None, float | None]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
@@ -111,16 +116,25 @@ class Integrator:
         self.revenue_usd = np.zeros(n)
         self.power_cost_usd = np.zeros(n)
         self.covered_s = np.zeros(n)
+        # Seconds whose power cost was known: a reading without a power figure credits its
+        # revenue but no cost, and a profit over such a span would be revenue passed off as
+        # profit. `AccruedToday.cost_complete` compares the two.
+        self.cost_covered_s = np.zeros(n)
         self.day, self.day_start, self.day_end = day_bounds(now, zone)
 
     def restore(
         self,
-        today: dict[str, tuple[float, float, float]],
+        today: dict[str, tuple[float, float, float, float]],
         cursors: dict[str, tuple[float, float | None, float | None]],
     ) -> None:
         for i, device_id in enumerate(self.device_ids):
             if device_id in today:
-                self.revenue_usd[i], self.power_cost_usd[i], self.covered_s[i] = today[device_id]
+                (
+                    self.revenue_usd[i],
+                    self.power_cost_usd[i],
+                    self.covered_s[i],
+                    self.cost_covered_s[i],
+                ) = today[device_id]
             if device_id in cursors:
                 t, rev, cost = cursors[device_id]
                 self.last_t[i] = t
@@ -137,6 +151,7 @@ class Integrator:
             self.revenue_usd[:] = 0.0
             self.power_cost_usd[:] = 0.0
             self.covered_s[:] = 0.0
+            self.cost_covered_s[:] = 0.0
         with np.errstate(invalid="ignore"):
             newer = reading_at > self.last_t
             first = np.isnan(self.last_t) & ~np.isnan(reading_at)
@@ -155,10 +170,12 @@ class Integrator:
             rev = self.rev_rate[idx] / 86_400.0
             cost = self.cost_rate[idx] / 86_400.0
             known = ~np.isnan(rev)
+            cost_known = known & ~np.isnan(cost)
             rev0, cost0 = np.nan_to_num(rev), np.nan_to_num(cost)
             self.revenue_usd[idx] += rev0 * after
             self.power_cost_usd[idx] += cost0 * after
             self.covered_s[idx] += np.where(known, after, 0.0)
+            self.cost_covered_s[idx] += np.where(cost_known, after, 0.0)
             crossed = np.flatnonzero((before > 0) & known)
             if crossed.size:
                 earlier_day = day_bounds(self.day_start - 1.0, self.zone)[0]
@@ -170,6 +187,7 @@ class Integrator:
                             float(rev0[j] * before[j]),
                             float(cost0[j] * before[j]),
                             float(before[j]),
+                            float(before[j]) if cost_known[j] else 0.0,
                         )
                     )
         rows = np.flatnonzero(moved)
@@ -181,11 +199,12 @@ class Integrator:
         rev_l = self.revenue_usd[rows].tolist()
         cost_l = self.power_cost_usd[rows].tolist()
         cov_l = self.covered_s[rows].tolist()
+        cost_cov_l = self.cost_covered_s[rows].tolist()
         t_l = self.last_t[rows].tolist()
         rr_l = self.rev_rate[rows].tolist()
         cr_l = self.cost_rate[rows].tolist()
         for k, i in enumerate(rows.tolist()):
-            writes.today.append((day, ids[i], rev_l[k], cost_l[k], cov_l[k]))
+            writes.today.append((day, ids[i], rev_l[k], cost_l[k], cov_l[k], cost_cov_l[k]))
             writes.cursors.append((ids[i], t_l[k], _sql(rr_l[k]), _sql(cr_l[k])))
         return writes
 
@@ -196,6 +215,7 @@ class Integrator:
             revenue_usd=_ro(self.revenue_usd.copy()),
             power_cost_usd=_ro(self.power_cost_usd.copy()),
             covered_s=_ro(self.covered_s.copy()),
+            cost_covered_s=_ro(self.cost_covered_s.copy()),
             persisted=persisted,
             note=note,
         )
@@ -228,10 +248,18 @@ class LedgerDb:
             self.conn.execute("PRAGMA synchronous=NORMAL")
             with self.conn:
                 self.conn.executescript(_SCHEMA)
+                if not self._has_cost_coverage():
+                    # A version 1 ledger: its rows read as fully cost-covered (NULL below).
+                    self.conn.execute("ALTER TABLE accrued_day ADD COLUMN cost_covered_s REAL")
                 self.conn.execute(
-                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)",
+                    "INSERT INTO meta(key, value) VALUES ('schema', ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                     (str(SCHEMA_VERSION),),
                 )
+
+    def _has_cost_coverage(self) -> bool:
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(accrued_day)")}
+        return "cost_covered_s" in columns
 
     def close(self) -> None:
         self.conn.close()
@@ -239,13 +267,16 @@ class LedgerDb:
     def load(
         self, day: str
     ) -> tuple[
-        dict[str, tuple[float, float, float]], dict[str, tuple[float, float | None, float | None]]
+        dict[str, tuple[float, float, float, float]],
+        dict[str, tuple[float, float | None, float | None]],
     ]:
+        # A reader may open a version 1 file that only its writer would migrate.
+        cost_covered = "cost_covered_s" if self._has_cost_coverage() else "NULL"
         today = {
-            row[0]: (row[1], row[2], row[3])
+            row[0]: (row[1], row[2], row[3], row[3] if row[4] is None else row[4])
             for row in self.conn.execute(
-                "SELECT device_id, revenue_usd, power_cost_usd, covered_s FROM accrued_day "
-                "WHERE day = ?",
+                "SELECT device_id, revenue_usd, power_cost_usd, covered_s, "
+                f"{cost_covered} FROM accrued_day WHERE day = ?",
                 (day,),
             )
         }
@@ -261,18 +292,19 @@ class LedgerDb:
     def write(self, w: StepWrites) -> None:
         with self.conn:  # one transaction: totals and cursors move together
             self.conn.executemany(
-                "INSERT INTO accrued_day(day, device_id, revenue_usd, power_cost_usd, covered_s) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(day, device_id) DO UPDATE SET "
-                "revenue_usd = excluded.revenue_usd, power_cost_usd = excluded.power_cost_usd, "
-                "covered_s = excluded.covered_s",
+                "INSERT INTO accrued_day(day, device_id, revenue_usd, power_cost_usd, covered_s, "
+                "cost_covered_s) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(day, device_id) DO UPDATE "
+                "SET revenue_usd = excluded.revenue_usd, power_cost_usd = excluded.power_cost_usd, "
+                "covered_s = excluded.covered_s, cost_covered_s = excluded.cost_covered_s",
                 w.today,
             )
             self.conn.executemany(
-                "INSERT INTO accrued_day(day, device_id, revenue_usd, power_cost_usd, covered_s) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(day, device_id) DO UPDATE SET "
-                "revenue_usd = revenue_usd + excluded.revenue_usd, "
+                "INSERT INTO accrued_day(day, device_id, revenue_usd, power_cost_usd, covered_s, "
+                "cost_covered_s) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(day, device_id) DO UPDATE "
+                "SET revenue_usd = revenue_usd + excluded.revenue_usd, "
                 "power_cost_usd = power_cost_usd + excluded.power_cost_usd, "
-                "covered_s = covered_s + excluded.covered_s",
+                "covered_s = covered_s + excluded.covered_s, "
+                "cost_covered_s = COALESCE(cost_covered_s, covered_s) + excluded.cost_covered_s",
                 w.earlier,
             )
             self.conn.executemany(

@@ -59,6 +59,7 @@ MODE_IDLE: Final = 3
 MODE_NAMES: Final = ("none", "mining", "ai", "idle")
 
 KWH_PER_W_DAY: Final = 24 / 1000
+COST_COVERAGE_SLACK_S: Final = 1.0  # accrued cost "covers" the revenue's time within this
 NAN: Final = math.nan
 
 
@@ -489,9 +490,10 @@ class AccruedRow(msgspec.Struct, frozen=True, kw_only=True):
     """Earnings accrued today (site timezone) for one device, integrated over its readings."""
 
     revenue_usd: float
-    power_cost_usd: float
-    profit_usd: float
+    power_cost_usd: float | None  # None: part of the revenue's time had no power figure
+    profit_usd: float | None  # revenue − power cost; None with the cost
     covered_s: float  # seconds of today the integral covers (gaps are not filled in)
+    cost_covered_s: float  # of those, the seconds with a known power cost
 
 
 @dataclass(frozen=True, eq=False)
@@ -501,8 +503,9 @@ class AccruedToday:
     day: str  # ISO date in the site's timezone
     timezone: str  # IANA name, or "local"
     revenue_usd: F64
-    power_cost_usd: F64
+    power_cost_usd: F64  # over the seconds with a known power figure only
     covered_s: F64
+    cost_covered_s: F64
     persisted: bool  # the values are in SQLite (False: in memory only, see `note`)
     note: str | None = None  # why not persisted / read-only, in operator words
 
@@ -512,7 +515,20 @@ class AccruedToday:
 
     @property
     def power_cost_total_usd(self) -> float:
+        """The fleet's cost over the known spans (`devices_cost_unknown` says what is missing)."""
         return float(np.sum(self.power_cost_usd))
+
+    @property
+    def cost_complete(self) -> Bool:
+        """Per device: the power cost covers every second the revenue covers (1 s of slack
+        for float sums), so revenue − cost is a profit."""
+        complete: Bool = self.covered_s - self.cost_covered_s <= COST_COVERAGE_SLACK_S
+        return complete
+
+    @property
+    def devices_cost_unknown(self) -> int:
+        """Devices that earned today over time without a power figure."""
+        return int(np.count_nonzero((self.covered_s > 0) & ~self.cost_complete))
 
 
 @dataclass(frozen=True, eq=False)
@@ -542,12 +558,17 @@ class FleetEarnings:
         revenue = _opt(c.revenue_usd_per_day[i])
         accrued = None
         if self.accrued is not None:
-            rev, cost = float(self.accrued.revenue_usd[i]), float(self.accrued.power_cost_usd[i])
+            a = self.accrued
+            rev = float(a.revenue_usd[i])
+            covered_s, cost_covered_s = float(a.covered_s[i]), float(a.cost_covered_s[i])
+            complete = covered_s - cost_covered_s <= COST_COVERAGE_SLACK_S
+            cost = float(a.power_cost_usd[i]) if complete else None
             accrued = AccruedRow(
                 revenue_usd=rev,
                 power_cost_usd=cost,
-                profit_usd=rev - cost,
-                covered_s=float(self.accrued.covered_s[i]),
+                profit_usd=None if cost is None else rev - cost,
+                covered_s=covered_s,
+                cost_covered_s=cost_covered_s,
             )
         return DeviceEarnings(
             revenue_usd_per_day=revenue,

@@ -185,6 +185,7 @@ def earnings_json(e: FleetEarnings) -> dict[str, Any]:
             "revenue_usd": revenue,
             "power_cost_usd": cost,
             "profit_usd": revenue - cost,
+            "devices_cost_unknown": a.devices_cost_unknown,
             "persisted": a.persisted,
             "note": a.note,
         }
@@ -330,6 +331,11 @@ def _earnings_line(e: FleetEarnings) -> str:
                 f"; today ({a.day}) {fmt_usd(a.revenue_total_usd)} earned, "
                 f"{fmt_usd(a.revenue_total_usd - a.power_cost_total_usd)} profit"
             )
+            if a.devices_cost_unknown:
+                text += (
+                    f" ({a.devices_cost_unknown} device(s) earned without a power figure: "
+                    "their cost is not in it)"
+                )
         else:
             text += f"; today ({a.day}) nothing accrued yet"
         if a.note:

@@ -240,6 +240,13 @@ def earnings_fields(d: DeviceStatus, snapshot: Snapshot) -> list[Field]:
         today = _t("not accrued (no ledger)", "dim")
     elif acc.covered_s <= 0:
         today = _t("nothing accrued yet", "dim")
+    elif acc.profit_usd is None:
+        # Revenue without a power figure for part of the day: no profit to claim.
+        today = _t(
+            f"{fmt_usd(acc.revenue_usd)} revenue over {fmt_duration(acc.covered_s)}; profit "
+            f"unknown (power known for {fmt_duration(acc.cost_covered_s)} of it)",
+            "yellow",
+        )
     else:
         today = _t(
             f"{fmt_usd(acc.profit_usd)} profit ({fmt_usd(acc.revenue_usd)} revenue − "

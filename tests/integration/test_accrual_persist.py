@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 import os
 import signal
 import sqlite3
@@ -79,6 +80,50 @@ async def test_totals_and_cursors_survive_a_restart(tmp_path: Path) -> None:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         rows = db.execute("SELECT device_id, covered_s FROM accrued_day ORDER BY 1").fetchall()
     assert rows == [("a", 195.0), ("b", 195.0)]
+
+
+V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE accrued_day (day TEXT NOT NULL, device_id TEXT NOT NULL, revenue_usd REAL NOT NULL,
+    power_cost_usd REAL NOT NULL, covered_s REAL NOT NULL, PRIMARY KEY (day, device_id))
+    WITHOUT ROWID;
+CREATE TABLE accrual_cursor (device_id TEXT PRIMARY KEY, reading_at REAL NOT NULL,
+    revenue_usd_per_day REAL, power_cost_usd_per_day REAL) WITHOUT ROWID;
+INSERT INTO meta VALUES ('schema', '1');
+INSERT INTO accrued_day VALUES ('2026-07-06', 'a', 1.5, 0.5, 3000.0);
+"""
+
+
+async def test_a_version_1_ledger_is_read_then_migrated_losing_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "earnings.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(V1_SCHEMA)
+    clock = Clock(NOON)
+    # A reader cannot migrate: it reads the old rows as fully cost-covered.
+    reader = ledger(path, clock)
+    await reader.open_reader()
+    old = reader.view()
+    assert old is not None and old.revenue_usd.tolist() == [1.5, 0.0]
+    assert old.cost_covered_s.tolist() == [3000.0, 0.0]
+    await reader.close()
+    # The writer adds the column and carries on from the same totals.
+    writer = ledger(path, clock)
+    await writer.open_writer()
+    await writer.step(arr(NOON, NOON), arr(86.4, 86.4), arr(43.2, math.nan))
+    clock.t = NOON + 30
+    await writer.step(arr(clock.t, clock.t), arr(86.4, 86.4), arr(43.2, math.nan))
+    view = writer.view()
+    assert view is not None
+    assert view.revenue_usd.tolist() == pytest.approx([1.53, 0.03])
+    assert view.cost_covered_s.tolist() == [3030.0, 0.0]
+    assert view.cost_complete.tolist() == [True, False]
+    await writer.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("2",)
+        rows = db.execute(
+            "SELECT device_id, covered_s, cost_covered_s FROM accrued_day ORDER BY 2"
+        ).fetchall()
+    assert rows == [("b", 30.0, 0.0), ("a", 3030.0, 3030.0)]
 
 
 async def test_a_second_process_reads_but_never_writes(tmp_path: Path) -> None:

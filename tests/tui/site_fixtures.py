@@ -449,6 +449,10 @@ def price(snapshot: Snapshot, market: MarketSnapshot | None = None) -> Snapshot:
         revenue_usd=np.nan_to_num(c.revenue_usd_per_day) * share,
         power_cost_usd=np.nan_to_num(c.power_cost_usd_per_day) * share,
         covered_s=np.where(inputs.priced, ACCRUED_S, 0.0),
+        # A device without a power figure accrued revenue, but no cost.
+        cost_covered_s=np.where(
+            inputs.priced & ~np.isnan(c.power_cost_usd_per_day), ACCRUED_S, 0.0
+        ),
         persisted=True,
     )
     earnings = fleet_earnings(inputs, market, offers=job_offers(), accrued=accrued)

@@ -90,21 +90,43 @@ def test_midnight_splits_the_interval_and_starts_a_new_day() -> None:
     assert acc.day == "2026-07-07"
     assert acc.revenue_usd[0] == pytest.approx(0.010)  # the 10 s after midnight
     assert acc.covered_s[0] == 10
-    assert w.earlier == [("2026-07-06", "a", pytest.approx(0.020), 0.0, pytest.approx(20.0))]
-    assert w.today == [("2026-07-07", "a", pytest.approx(0.010), 0.0, 10.0)]
+    assert w.earlier == [
+        ("2026-07-06", "a", pytest.approx(0.020), 0.0, pytest.approx(20.0), pytest.approx(20.0))
+    ]
+    assert w.today == [("2026-07-07", "a", pytest.approx(0.010), 0.0, 10.0, 10.0)]
 
 
 def test_restore_resumes_totals_and_cursors() -> None:
     t0 = t_utc(2026, 7, 6, 12, 0)
     acc = Integrator(["a", "b", "new"], [75.0] * 3, UTC, t0)
     acc.restore(
-        {"a": (1.5, 0.5, 3000.0)},
+        {"a": (1.5, 0.5, 3000.0, 3000.0)},
         {"a": (t0 - 10, 86.4, 43.2), "b": (t0 - 1000, None, None)},
     )
     acc.step(arr(t0, t0, t0), arr(1, 1, 1), arr(1, 1, 1), t0)
     assert acc.revenue_usd.tolist() == pytest.approx([1.5 + 0.01, 0.0, 0.0])
     assert acc.power_cost_usd[0] == pytest.approx(0.5 + 0.005)
     assert acc.covered_s.tolist() == [3010.0, 0.0, 0.0]
+    assert acc.cost_covered_s.tolist() == [3010.0, 0.0, 0.0]
+
+
+def test_revenue_without_a_power_figure_accrues_no_cost_and_says_so() -> None:
+    # A miner whose power is unknown earns revenue; counting its cost as 0 would pass the
+    # revenue off as profit. The cost covers only the seconds with a figure.
+    t0 = t_utc(2026, 7, 6, 12, 0)
+    acc = Integrator(["known", "unknown", "later"], [75.0] * 3, UTC, t0)
+    acc.step(arr(t0, t0, t0), arr(86.4, 86.4, 86.4), arr(43.2, math.nan, math.nan), t0)
+    acc.step(
+        arr(t0 + 30, t0 + 30, t0 + 30), arr(86.4, 86.4, 86.4), arr(43.2, math.nan, 43.2), t0 + 30
+    )
+    acc.step(
+        arr(t0 + 60, t0 + 60, t0 + 60), arr(86.4, 86.4, 86.4), arr(43.2, math.nan, 43.2), t0 + 60
+    )
+    assert acc.covered_s.tolist() == [60.0, 60.0, 60.0]
+    assert acc.cost_covered_s.tolist() == [60.0, 0.0, 30.0]
+    view = acc.view("UTC", persisted=False, note=None)
+    assert view.cost_complete.tolist() == [True, False, False]
+    assert view.devices_cost_unknown == 2
 
 
 def test_many_devices_in_one_vectorised_step() -> None:
