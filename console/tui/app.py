@@ -9,9 +9,11 @@ ask for a device's detail or an action with messages (`console.tui.messages`); a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import getpass
 import os
+import signal
 import time
 
 import numpy as np
@@ -41,6 +43,7 @@ from console.tui.source import ConsoleSite, find_device
 TICK_S = 1.0
 STARTUP_TICK_S = 0.1
 STARTUP_TICKS_FOR_S = 6.0  # at most: covers a first poll's deadline (5 s by default)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 LIVE_SCREENS = (FleetScreen, DeviceDetailScreen, WhatIfScreen, GpuSwitchScreen, JobsScreen)
 """Screens that follow the site: each gets every tick's snapshot (`apply`)."""
 
@@ -100,6 +103,12 @@ class HashpivotApp(App[None]):
 
     def on_mount(self) -> None:
         self._started_at = time.monotonic()
+        # `kill`, `systemctl stop` or a dropped SSH session: the same orderly stop as `q`, so
+        # switches in flight finish their bookkeeping and a simulated site stops its processes
+        # (the default action would end the process mid-write and leave the terminal raw).
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self._stop_on_signal, False)
+        loop.add_signal_handler(signal.SIGHUP, self._stop_on_signal, True)
         self.push_screen(self.fleet)
         self.run_worker(self._run_site(), name="site", exit_on_error=False)
         self.run_worker(
@@ -111,6 +120,23 @@ class HashpivotApp(App[None]):
             # the operator sees each device the moment its first reading is in, not up to a
             # whole tick later.
             self._startup_ticker = self.set_interval(STARTUP_TICK_S, self._startup_tick)
+
+    def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+
+    def _stop_on_signal(self, hung_up: bool) -> None:
+        self.run_worker(self._stop(hung_up), name="quit", exclusive=True)
+
+    async def _stop(self, hung_up: bool) -> None:
+        if not hung_up:
+            await self.action_quit()
+            return
+        # The terminal is gone: Textual cannot restore it and its shutdown blocks on it. Stop
+        # the site (the part that matters), then leave at once.
+        await self._stop_site()
+        os._exit(128 + signal.SIGHUP)
 
     async def _run_site(self) -> None:
         try:
@@ -177,12 +203,15 @@ class HashpivotApp(App[None]):
         stops its miners and jobs; a real one closes its databases) rather than being cut
         short when the app's loop ends."""
         self.notify("stopping the site…", timeout=10)
+        await self._stop_site()
+        self.exit()
+
+    async def _stop_site(self) -> None:
         for worker in self.workers:
             if worker.name == "site":
                 worker.cancel()
                 with contextlib.suppress(WorkerCancelled, WorkerFailed):
                     await worker.wait()
-        self.exit()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
