@@ -572,10 +572,73 @@ class FleetEarnings:
         i = self.index_of(device_id)
         return None if i is None else self.row(i)
 
+    def rows(self, indices: Sequence[int]) -> list[DeviceEarnings | None]:
+        """`[self.row(i) for i in indices]`, the same structs, built from one `take` and one
+        `tolist()` per column instead of a NumPy scalar per field: a publisher that sends
+        thousands of rows a second (the MQTT bridge) pays ~1 µs a row instead of ~5."""
+        if not len(indices):
+            return []
+        idx = np.asarray(indices, dtype=np.intp)
+        x, c = self.inputs, self.columns
+        priced: list[bool] = x.priced.take(idx).tolist()
+        gpu: list[bool] = (x.kind.take(idx) == KIND_GPU).tolist()
+        mode: list[int] = x.gpu_mode.take(idx).tolist()
+        estimated: list[bool] = x.power_estimated.take(idx).tolist()
+        other_mode: list[int] = c.other_mode.take(idx).tolist()
+        rev, cost, profit, jth, be_kwh, be_hp, o_rev, o_cost, o_profit, gain, u_star = (
+            _opts(getattr(c, name).take(idx).tolist()) for name in _FLOAT_COLUMNS
+        )
+        accrued: list[AccruedRow | None] = [None] * len(idx)
+        if self.accrued is not None:
+            a = self.accrued
+            accrued = [
+                AccruedRow(revenue_usd=r, power_cost_usd=p, profit_usd=r - p, covered_s=s)
+                for r, p, s in zip(
+                    a.revenue_usd.take(idx).tolist(),
+                    a.power_cost_usd.take(idx).tolist(),
+                    a.covered_s.take(idx).tolist(),
+                    strict=True,
+                )
+            ]
+        out: list[DeviceEarnings | None] = []
+        for k in range(len(idx)):
+            if not priced[k]:
+                out.append(None)
+                continue
+            revenue = rev[k]
+            is_gpu = gpu[k]
+            out.append(
+                DeviceEarnings(
+                    revenue_usd_per_day=revenue,
+                    revenue_usd_per_hour=None if revenue is None else revenue / 24,
+                    power_cost_usd_per_day=cost[k],
+                    profit_usd_per_day=profit[k],
+                    power_estimated=estimated[k],
+                    j_per_th=jth[k],
+                    breakeven_usd_per_kwh=be_kwh[k],
+                    breakeven_hashprice_usd_per_ph_day=be_hp[k],
+                    mode=MODE_NAMES[mode[k]] if is_gpu else None,
+                    other_mode=MODE_NAMES[other_mode[k]] if is_gpu else None,
+                    other_revenue_usd_per_day=o_rev[k],
+                    other_power_cost_usd_per_day=o_cost[k],
+                    other_profit_usd_per_day=o_profit[k],
+                    switch_gain_usd_per_day=gain[k],
+                    breakeven_utilization=u_star[k],
+                    accrued_today=accrued[k],
+                )
+            )
+        return out
+
 
 def _opt(value: np.floating | float) -> float | None:
     v = float(value)
     return v if math.isfinite(v) else None
+
+
+def _opts(values: list[float]) -> list[float | None]:
+    """`_opt` over a column already converted with `tolist()`."""
+    isfinite = math.isfinite
+    return [v if isfinite(v) else None for v in values]
 
 
 # ---------------------------------------------------------------------------------------------

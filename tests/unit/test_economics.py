@@ -20,6 +20,7 @@ from console.economics import (
     MODE_AI,
     MODE_IDLE,
     MODE_MINING,
+    AccruedToday,
     FleetInputs,
     JobOffers,
     MarketParams,
@@ -394,6 +395,32 @@ def test_each_row_is_computed_as_if_it_were_alone() -> None:
         alone = compute(one, p, offers)
         for name in names:
             np.testing.assert_array_equal(getattr(alone, name), getattr(whole, name)[i : i + 1])
+
+
+def test_batch_rows_equal_the_rows_one_by_one() -> None:
+    """`rows` (the MQTT bridge's batch path) builds exactly the structs `row` builds: ASICs and
+    GPUs in every mode, unpriced rows (None), unknown figures (None), accrued figures."""
+    n = 300
+    x = random_fleet(n, seed=11)
+    rng = np.random.default_rng(3)
+    accrued = AccruedToday(
+        day="2026-11-26",
+        timezone="UTC",
+        revenue_usd=rng.uniform(0, 20, n),
+        power_cost_usd=rng.uniform(0, 15, n),
+        covered_s=rng.uniform(0, 86400, n),
+        persisted=True,
+    )
+    offers = JobOffers(np.array([0.8, 2.2]), np.array([24, 80]) * GB)
+    for fleet_ in (
+        fleet_earnings(x, market(), offers=offers, accrued=accrued),
+        fleet_earnings(x, market()),
+    ):
+        indices = [*rng.permutation(n).tolist(), 0, 0, n - 1]
+        batch = fleet_.rows(indices)
+        assert batch == [fleet_.row(i) for i in indices]
+        assert any(r is None for r in batch) and any(r is not None and r.mode for r in batch)
+        assert fleet_.rows([]) == []
 
 
 def test_inputs_and_results_are_read_only() -> None:

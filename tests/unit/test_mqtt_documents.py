@@ -754,3 +754,33 @@ def test_publisher_sends_the_job_queue_when_it_changes() -> None:
     }
     publisher.publish(store.snapshot(), counters())
     assert TOPICS.jobs_state not in {m.topic for m in outbox.take_all()}
+
+
+def test_a_look_cut_short_by_the_next_one_still_publishes_every_change() -> None:
+    """The bridge encodes a look in slices; when the next look (or a reconnect's publish) starts
+    before the last slice, the devices not reached yet are published with the next one."""
+    now = [1000.0]
+    ids = [f"m{i}" for i in range(5)]
+    store = Store("north", [info(i) for i in ids], clock=lambda: now[0])
+    outbox = Outbox(1000)
+    publisher = Publisher(TOPICS, outbox, discovery=False, commands=False, full_refresh_s=300)
+    for device in ids:
+        store.record_ok(device, asic_reading(), at=now[0])
+    publisher.publish(store.snapshot(), counters())
+    outbox.take_all()
+
+    now[0] += 1
+    for device in ids:
+        store.record_ok(device, asic_reading(90e12), at=now[0])
+    assert publisher.begin(store.snapshot()) == 5
+    publisher.publish_pending(2)
+    assert publisher.pending == 3
+    now[0] += 0.25
+    store.record_ok("m4", asic_reading(100e12), at=now[0])  # one of those left changes again
+    assert publisher.begin(store.snapshot()) == 3
+    publisher.publish_pending()
+    assert publisher.pending == 0
+    states = {m.topic: json.loads(m.payload) for m in outbox.take_all()}
+    assert set(states) == {TOPICS.device_state(i) for i in ids}
+    assert states[TOPICS.device_state("m4")]["reading"]["hashrate_5s_hs"] == 100e12
+    assert publisher.begin(store.snapshot()) == 0  # nothing left over
