@@ -585,8 +585,13 @@ class FleetEarnings:
         mode: list[int] = x.gpu_mode.take(idx).tolist()
         estimated: list[bool] = x.power_estimated.take(idx).tolist()
         other_mode: list[int] = c.other_mode.take(idx).tolist()
+        # The float columns of these rows as Python lists, unknown (non-finite) as None:
+        # NumPy does the conversion and the masking for all of them in a few calls.
+        values = np.stack([getattr(c, name).take(idx) for name in _FLOAT_COLUMNS])
+        known = values.astype(object)
+        known[~np.isfinite(values)] = None
         rev, cost, profit, jth, be_kwh, be_hp, o_rev, o_cost, o_profit, gain, u_star = (
-            _opts(getattr(c, name).take(idx).tolist()) for name in _FLOAT_COLUMNS
+            known.tolist()
         )
         accrued: list[AccruedRow | None] = [None] * len(idx)
         if self.accrued is not None:
@@ -633,12 +638,6 @@ class FleetEarnings:
 def _opt(value: np.floating | float) -> float | None:
     v = float(value)
     return v if math.isfinite(v) else None
-
-
-def _opts(values: list[float]) -> list[float | None]:
-    """`_opt` over a column already converted with `tolist()`."""
-    isfinite = math.isfinite
-    return [v if isfinite(v) else None for v in values]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -160,8 +160,10 @@ class Publisher:
         self._next = stop
         queued = 0
         now = self._now
+        ts = encode(now)
+        device = self._device
         for _, status, earnings in self._pending[start:stop]:
-            queued += self._device(status, earnings, now)
+            queued += device(status, earnings, now, ts)
         if stop == len(self._pending):
             self._pending = []
             self._next = 0
@@ -184,39 +186,34 @@ class Publisher:
             queued += 1
         return queued
 
-    def _device(self, status: DeviceStatus, earnings: DeviceEarnings | None, now: float) -> int:
+    def _device(
+        self, status: DeviceStatus, earnings: DeviceEarnings | None, now: float, ts: bytes
+    ) -> int:
+        """Queue what changed about one device (`ts`: `now` encoded)."""
         device_id = status.device_id
+        topics = self.topics
+        put_state = self.outbox.put_state
         queued = 0
         encoded = (encode_status(status), encode_earnings(earnings))
         if self._bytes.get(device_id) != encoded:
             self._bytes[device_id] = encoded
-            self.outbox.put_state(
-                Outgoing(
-                    self.topics.device_state(device_id),
-                    device_document(status, encoded[0], now, earnings, encoded[1]),
-                    0,
-                    True,
-                )
-            )
+            document = device_document(status, encoded[0], now, earnings, encoded[1], encoded_ts=ts)
+            put_state(Outgoing(topics.device_state(device_id), document, 0, True))
             queued += 1
         avail = availability(status)
         if self._avail.get(device_id) != avail:
             self._avail[device_id] = avail
-            self.outbox.put_state(
-                Outgoing(self.topics.device_availability(device_id), avail, 1, True)
-            )
+            put_state(Outgoing(topics.device_availability(device_id), avail, 1, True))
             queued += 1
         if self.discovery:
             ident = identity(status, priced=self._priced)
             if self._ident.get(device_id) != ident:
                 self._ident[device_id] = ident
-                uid = ha_object_id(self.topics.site, device_id)
-                self.outbox.put_state(
+                uid = ha_object_id(topics.site, device_id)
+                put_state(
                     Outgoing(
-                        self.topics.discovery(uid),
-                        discovery_document(
-                            status, self.topics, commands=self.commands, ident=ident
-                        ),
+                        topics.discovery(uid),
+                        discovery_document(status, topics, commands=self.commands, ident=ident),
                         1,
                         True,
                     )
@@ -229,9 +226,9 @@ class Publisher:
             or previous.observed is not status.observed
             or previous.commanded is not status.commanded
         ):
-            for event in transitions(previous, status, self.topics.site, now):
+            for event in transitions(previous, status, topics.site, now):
                 self.outbox.put_event(
-                    Outgoing(self.topics.device_events(device_id), encode(event), 1, False)
+                    Outgoing(topics.device_events(device_id), encode(event), 1, False)
                 )
                 queued += 1
         return queued
