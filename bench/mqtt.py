@@ -28,6 +28,10 @@ Phases, each reported on its own line:
 
     ./dev bench mqtt --devices 10000 --rate 10000 --seconds 10
     ./dev bench mqtt --devices 10000 --rate 333 --seconds 20
+
+`--steps` adds how long each synchronous step of the bridge held the event loop during the
+steady phase (site snapshot, publisher look and slices, outbox) and each garbage collection;
+`--profile FILE` writes a cProfile of the bridge (`--phase connect|steady`).
 """
 
 from __future__ import annotations

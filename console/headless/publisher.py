@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from operator import is_not
 from typing import Final
 
-from console.economics import DeviceEarnings
+from console.economics import DeviceEarnings, FleetEarnings
 from console.headless.discovery import Identity, discovery_document, identity
 from console.headless.outbox import Outbox, Outgoing
 from console.headless.payloads import (
@@ -78,9 +78,10 @@ class Publisher:
         self._jobs: bytes | None = None
         self._refreshed_at: float | None = None
         self._priced = False  # the snapshot being published has earnings
-        # The changed devices of the snapshot being published, with their earnings rows, not
-        # yet encoded (`publish_pending` works through them); `_next` is the first one left.
-        self._pending: list[tuple[int, DeviceStatus, DeviceEarnings | None]] = []
+        # The changed devices of the snapshot being published (position, status), not yet
+        # encoded (`publish_pending` works through them); `_next` is the first one left.
+        self._pending: list[tuple[int, DeviceStatus]] = []
+        self._fleet: FleetEarnings | None = None  # that snapshot's earnings
         self._next = 0
         self._now = 0.0
 
@@ -105,8 +106,8 @@ class Publisher:
 
     def begin(self, snapshot: Snapshot) -> int:
         """Start a look at `snapshot` (and a full refresh, when one is due): find the devices
-        whose status object changed since the last look, and price them. Returns how many
-        changed; they replace whatever an earlier look left unpublished (older statuses)."""
+        whose status object changed since the last look. Returns how many changed; they
+        replace whatever an earlier look left unpublished (older statuses)."""
         now = snapshot.taken_at
         if self._refreshed_at is None or now - self._refreshed_at >= self.full_refresh_s:
             self._refreshed_at = now
@@ -117,7 +118,7 @@ class Publisher:
             handled = self._handled = [None] * len(devices)
         else:
             # Devices of an earlier look not encoded yet: they are still to be published.
-            for i, status, _ in self._pending[self._next :]:
+            for i, status in self._pending[self._next :]:
                 if handled[i] is status:
                     handled[i] = None
         changed = list(itertools.compress(range(len(devices)), map(is_not, devices, handled)))
@@ -129,23 +130,25 @@ class Publisher:
                 self._pending = []
                 return self.begin(snapshot)
             handled[i] = devices[i]
-        fleet = snapshot.earnings
-        self._priced = fleet is not None
-        rows: list[DeviceEarnings | None]
-        if fleet is None:
-            rows = [None] * len(changed)
-        elif len(fleet.device_ids) == len(devices) and all(
-            fleet.device_ids[i] == devices[i].device_id for i in changed
-        ):
-            rows = fleet.rows(changed)  # the usual case: earnings in the snapshot's order
-        else:
-            positions = [fleet.index_of(devices[i].device_id) for i in changed]
-            found = iter(fleet.rows([p for p in positions if p is not None]))
-            rows = [None if p is None else next(found) for p in positions]
-        self._pending = [(i, devices[i], row) for i, row in zip(changed, rows, strict=True)]
+        self._fleet = snapshot.earnings
+        self._priced = self._fleet is not None
+        self._pending = [(i, devices[i]) for i in changed]
         self._next = 0
         self._now = now
         return len(changed)
+
+    def _rows(self, pending: list[tuple[int, DeviceStatus]]) -> list[DeviceEarnings | None]:
+        """The earnings rows of `pending` (snapshot positions and statuses), in one batch."""
+        fleet = self._fleet
+        if fleet is None:
+            return [None] * len(pending)
+        ids = fleet.device_ids
+        positions: list[int | None] = [i for i, _ in pending]
+        if not all(i < len(ids) and ids[i] == status.device_id for i, status in pending):
+            # Not in the snapshot's order (the usual case is: they are built from it).
+            positions = [fleet.index_of(status.device_id) for _, status in pending]
+        found = iter(fleet.rows([p for p in positions if p is not None]))
+        return [None if p is None else next(found) for p in positions]
 
     @property
     def pending(self) -> int:
@@ -162,7 +165,9 @@ class Publisher:
         now = self._now
         ts = encode(now)
         device = self._device
-        for _, status, earnings in self._pending[start:stop]:
+        # Priced slice by slice, so a large look holds the event loop in small steps.
+        part = self._pending[start:stop]
+        for (_, status), earnings in zip(part, self._rows(part), strict=True):
             queued += device(status, earnings, now, ts)
         if stop == len(self._pending):
             self._pending = []
