@@ -28,6 +28,10 @@ Phases, each reported on its own line:
 
     ./dev bench mqtt --devices 10000 --rate 10000 --seconds 10
     ./dev bench mqtt --devices 10000 --rate 333 --seconds 20
+
+`--steps` adds how long each synchronous step of the bridge held the event loop during the
+steady phase (site snapshot, publisher look and slices, outbox) and each garbage collection;
+`--profile FILE` writes a cProfile of the bridge (`--phase connect|steady`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import random
 import resource
@@ -267,6 +272,44 @@ def describe(name: str, recv: np.ndarray, read: np.ndarray, extra: str = "") -> 
     )
 
 
+class StepTimer:
+    """`--steps`: how long each synchronous step of the bridge held the event loop (and how
+    long each garbage collection took), to tell the bridge's own stalls from the machine's."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, list[float]] = {}
+        self._gc_started = 0.0
+
+    def wrap(self, owner: object, name: str, label: str) -> None:
+        inner = getattr(owner, name)
+        times = self.times.setdefault(label, [])
+
+        def timed(*a: object, **kw: object) -> object:
+            started = time.perf_counter()
+            try:
+                return inner(*a, **kw)
+            finally:
+                times.append(time.perf_counter() - started)
+
+        setattr(owner, name, timed)
+
+    def on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            label = f"gc gen{info['generation']}"
+            self.times.setdefault(label, []).append(time.perf_counter() - self._gc_started)
+
+    def report(self) -> None:
+        for label, times in self.times.items():
+            if times:
+                t = np.array(times) * 1000
+                print(
+                    f"  step {label:22s} n {len(t):6d}  total {t.sum():7.0f} ms  "
+                    f"p50 {pct(t, 50):6.2f}  p99 {pct(t, 99):6.2f}  max {t.max():6.1f} ms"
+                )
+
+
 async def bench(args: argparse.Namespace, workdir: Path, port: int) -> dict[str, float]:
     config_path = workdir / "site.toml"
     config_path.write_text(
@@ -280,6 +323,16 @@ async def bench(args: argparse.Namespace, workdir: Path, port: int) -> dict[str,
     settings = resolve(config, env={})
     bridge = Bridge(site, settings)  # type: ignore[arg-type]
     site.record(args.devices)  # every device has a first reading before the bridge starts
+    steps = StepTimer() if args.steps else None
+    if steps is not None:
+        steps.wrap(site, "snapshot", "site.snapshot (priced)")
+        steps.wrap(site.store, "snapshot", "  of which Store.snapshot")
+        steps.wrap(bridge._freshness, "update", "FreshnessWatch.update")
+        steps.wrap(bridge.publisher, "begin", "Publisher.begin")
+        steps.wrap(bridge.publisher, "publish_pending", "Publisher.publish_pending")
+        steps.wrap(bridge.publisher, "publish_site", "Publisher.publish_site")
+        steps.wrap(bridge.outbox, "take_all", "Outbox.take_all")
+        steps.wrap(site, "record", "bench: record readings")
     tune_gc()  # as `hashpivot headless` does once its site is built
     connect_profiler = None
     if args.profile and args.phase == "connect":
@@ -325,6 +378,10 @@ async def bench(args: argparse.Namespace, workdir: Path, port: int) -> dict[str,
 
         profiler = cProfile.Profile()
         profiler.enable()
+    if steps is not None:  # only the steady phase
+        for times in steps.times.values():
+            times.clear()
+        gc.callbacks.append(steps.on_gc)
     usage0 = resource.getrusage(resource.RUSAGE_SELF)
     wall0 = time.monotonic()
     coalesced0, dropped0 = bridge.outbox.coalesced, bridge.outbox.dropped
@@ -341,6 +398,9 @@ async def bench(args: argparse.Namespace, workdir: Path, port: int) -> dict[str,
     t_end = time.time()
     await drained()
     usage1 = resource.getrusage(resource.RUSAGE_SELF)
+    if steps is not None:
+        gc.callbacks.remove(steps.on_gc)
+        steps.report()
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(args.profile)
@@ -383,6 +443,9 @@ def main() -> None:
     parser.add_argument("--no-uvloop", action="store_true")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the bridge (see --phase)")
     parser.add_argument("--phase", choices=("connect", "steady"), default="steady")
+    parser.add_argument(
+        "--steps", action="store_true", help="time the bridge's steps and GC (steady phase)"
+    )
     args = parser.parse_args()
 
     loop_factory = None

@@ -6,15 +6,24 @@ answering goes stale without any new event arriving.
 
 History is a preallocated float32 array per metric of shape (devices, slots): recording a
 reading is an index write, and memory stays bounded however long the console runs.
+
+A snapshot costs the devices that changed, not the fleet: every device's freshness at the
+snapshot's time is judged for all devices at once (NumPy, over each device's last good
+reading time and thresholds), and only the devices recorded since their status was last built,
+or whose freshness moved, get a new `DeviceStatus`; the others reuse theirs, and the site
+totals are summed from per-device contributions kept with each status. The result is exactly
+what `status()` of every device and `site_totals` would give (the tests hold them equal).
 """
 
 from __future__ import annotations
 
+import functools
+import operator
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -27,16 +36,27 @@ from console.model import (
     Freshness,
     GpuView,
     Observed,
+    SiteTotals,
     Snapshot,
     observe_asic,
     observe_gpu,
-    site_totals,
 )
 from drivers.cgminer.controls import capabilities
 from drivers.cgminer.reading import AsicReading
 from drivers.host import HostReading
 
 _NAN = float("nan")
+
+# Freshness as a small integer, for judging every device at once (`_freshness_codes`).
+_FRESHNESS: tuple[Freshness, ...] = (
+    Freshness.FRESH,
+    Freshness.STALE,
+    Freshness.LOST,
+    Freshness.PENDING,
+)
+_CODE = {f: i for i, f in enumerate(_FRESHNESS)}
+_FRESH, _STALE, _LOST, _PENDING = range(4)
+_NO_STATUS = -1  # no status built yet
 
 
 def _view(array: npt.NDArray[np.floating], fmt: Literal["d", "f"]) -> memoryview[float]:
@@ -73,6 +93,7 @@ class _Live:
     """Mutable per-device bookkeeping; only the store touches it."""
 
     info: DeviceInfo
+    row: int
     reading: AsicReading | None = None
     gpu: GpuView | None = None
     last_ok_at: float | None = None
@@ -110,10 +131,30 @@ class Store:
     ) -> None:
         self.site = site
         self._clock = clock
-        self._live = {d.device_id: _Live(d) for d in devices}
+        self._live = {d.device_id: _Live(d, i) for i, d in enumerate(devices)}
         if len(self._live) != len(devices):
             raise ValueError("device ids must be unique")
         self._row = {d.device_id: i for i, d in enumerate(devices)}
+        self._lives = list(self._live.values())
+        n = len(devices)
+        # For the snapshot (see the module docstring): per row, what freshness needs (kept
+        # up to date for the rows whose status is built), the freshness and status last built,
+        # that status's part of the site totals, and the rows recorded since.
+        self._last_ok = np.full(n, np.nan)
+        self._attempted = np.zeros(n, dtype=np.bool_)
+        self._stale_after = np.array([d.stale_after_s for d in devices], dtype=np.float64)
+        self._lost_after = np.array([d.lost_after_s for d in devices], dtype=np.float64)
+        self._built_code = np.full(n, _NO_STATUS, dtype=np.int8)
+        # Scalar writes through memoryviews: a fraction of NumPy's indexing cost per write.
+        self._last_ok_view: memoryview[float] = self._last_ok.data.cast("B").cast("d")
+        self._attempted_view: memoryview[bool] = self._attempted.data.cast("B").cast("?")
+        self._built_code_view: memoryview[int] = self._built_code.data.cast("B").cast("b")
+        self._built: list[DeviceStatus | None] = [None] * n
+        self._dirty: set[int] = set()
+        self._hashrate_part: list[float] = [0.0] * n
+        self._power_part: list[float] = [0.0] * n
+        self._estimated_part: list[float] = [0.0] * n
+        self._problem_part: list[bool] = [False] * n
         self._slots = history_slots
         shape = (len(devices), history_slots)
         self._history: dict[Metric, npt.NDArray[np.float32]] = {
@@ -142,6 +183,7 @@ class Store:
         live.consecutive_failures = 0
         live.polls_ok += 1
         live.version += 1
+        self._dirty.add(live.row)
         self._append_history(device_id, reading, at)
 
     def record_gpu(
@@ -160,6 +202,7 @@ class Store:
         live.consecutive_failures = 0
         live.polls_ok += 1
         live.version += 1
+        self._dirty.add(live.row)
         self._write_history(device_id, at, view.miner_hashrate_hs, view.temp_c, view.power_w)
 
     def record_failure(self, device_id: str, kind: ErrorKind, message: str, at: float) -> None:
@@ -170,6 +213,7 @@ class Store:
         live.consecutive_failures += 1
         live.polls_failed += 1
         live.version += 1
+        self._dirty.add(live.row)
 
     def record_host(self, reading: HostReading) -> None:
         self.host = reading
@@ -178,6 +222,7 @@ class Store:
         live = self._live[device_id]
         live.info = replace(live.info, commanded=mode)
         live.version += 1
+        self._dirty.add(live.row)
 
     def _append_history(self, device_id: str, reading: AsicReading, at: float) -> None:
         self._write_history(
@@ -259,15 +304,73 @@ class Store:
             ),
         )
         live.cached = (live.version, fresh, status)
+        self._built_status(live, fresh, status)
         return status
+
+    def _built_status(self, live: _Live, fresh: Freshness, status: DeviceStatus) -> None:
+        """Keep the snapshot's per-row state in step with the status just cached."""
+        row = live.row
+        self._dirty.discard(row)
+        self._last_ok_view[row] = _NAN if live.last_ok_at is None else live.last_ok_at
+        self._attempted_view[row] = live.last_attempt_at is not None
+        self._built_code_view[row] = _CODE[fresh]
+        self._built[row] = status
+        # This device's part of the site totals, as `site_totals` counts it.
+        hashrate = power = estimated = 0.0
+        if fresh is not Freshness.LOST:
+            reading = status.reading
+            if status.gpu is not None:
+                power = status.gpu.power_w or 0.0
+            elif reading is not None:
+                hashrate = reading.hashrate_5s_hs or reading.hashrate_avg_hs or 0.0
+                if reading.power_w is not None:
+                    power = reading.power_w
+                    if reading.power_estimated:
+                        estimated = reading.power_w
+        self._hashrate_part[row] = hashrate
+        self._power_part[row] = power
+        self._estimated_part[row] = estimated
+        self._problem_part[row] = status.problem
+
+    def _freshness_codes(self, now: float) -> npt.NDArray[np.int8]:
+        """`freshness_at` of every row at `now`, as codes (the same comparisons, vectorised)."""
+        age_s = now - self._last_ok
+        codes = np.full(age_s.shape, _LOST, dtype=np.int8)
+        codes[age_s <= self._lost_after] = _STALE
+        codes[age_s <= self._stale_after] = _FRESH
+        never = np.isnan(self._last_ok)
+        codes[never & ~self._attempted] = _PENDING
+        return codes
 
     def snapshot(self, now: float | None = None) -> Snapshot:
         now = self._clock() if now is None else now
-        devices = tuple(self.status(device_id, now) for device_id in self._live)
+        lives = self._lives
+        last_ok, attempted = self._last_ok_view, self._attempted_view
+        for row in self._dirty:  # bring the freshness inputs of recorded rows up to date
+            live = lives[row]
+            last_ok[row] = _NAN if live.last_ok_at is None else live.last_ok_at
+            attempted[row] = live.last_attempt_at is not None
+        codes = self._freshness_codes(now)
+        outdated = np.flatnonzero(codes != self._built_code).tolist()
+        if outdated or self._dirty:
+            for row in self._dirty.union(outdated):
+                self.status(lives[row].info.device_id, now)
+        # Every row has a status now: a row never built has no code and was outdated above.
+        devices = cast(tuple[DeviceStatus, ...], tuple(self._built))
+        counts = np.bincount(codes, minlength=len(_FRESHNESS)).tolist()
+        add = operator.add
+        totals = SiteTotals(
+            devices=len(devices),
+            fresh=counts[_FRESH],
+            stale=counts[_STALE],
+            lost=counts[_LOST],
+            pending=counts[_PENDING],
+            problems=sum(self._problem_part),
+            # Summed in device order from 0.0, as `site_totals` does: the same floats.
+            hashrate_hs=functools.reduce(add, self._hashrate_part, 0.0),
+            power_w=functools.reduce(add, self._power_part, 0.0),
+            power_estimated_w=functools.reduce(add, self._estimated_part, 0.0),
+        )
         return Snapshot(
-            site=self.site,
-            taken_at=now,
-            devices=devices,
-            totals=site_totals(devices),
-            host=self.host,
+            site=self.site, taken_at=now, devices=devices, totals=totals, host=self.host
         )

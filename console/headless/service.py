@@ -56,8 +56,9 @@ from console.workloads.events import EventBus
 
 log = logging.getLogger("hashpivot.headless")
 
-SLICE: Final = 1_000
-"""Devices encoded per step of a publish tick, between which the pump may send."""
+SLICE: Final = 250
+"""Changed devices encoded per step of a publish tick, between which the pump may send (and
+the rest of the event loop run): ~2-3 ms of encoding at a time."""
 CHUNK: Final = 500
 """Messages handed to the transport at once; it drains its buffer between chunks."""
 INVENTORY_WAIT_S: Final = 1.0
@@ -276,9 +277,8 @@ class Bridge:
             for event in self._freshness.update(snapshot):
                 self._alarm(event)
             self.publisher.begin(snapshot)
-            devices = snapshot.devices
-            for start in range(0, len(devices), SLICE):
-                self.publisher.publish_devices(devices[start : start + SLICE], snapshot.taken_at)
+            while self.publisher.pending:
+                self.publisher.publish_pending(SLICE)
                 await asyncio.sleep(0)  # let the pump send this slice while we encode the next
             self.publisher.publish_site(snapshot, self.counters())
             # The interval is from start to start: a slow look does not add its own duration.

@@ -141,15 +141,23 @@ def topic_header(topic: str, v5: bool) -> bytes:
     return len(name).to_bytes(2, "big") + name + (b"\x00" if v5 else b"")
 
 
+def fixed_header(retain: bool, remaining: int) -> bytes:
+    """The fixed header of a QoS 0 PUBLISH whose variable header and payload are `remaining`
+    bytes long (the one- and two-byte lengths, nearly every device document, computed
+    directly)."""
+    first = 0x31 if retain else 0x30
+    if remaining < 0x80:
+        return bytes((first, remaining))
+    if remaining < 0x4000:
+        return bytes((first, remaining & 0x7F | 0x80, remaining >> 7))
+    return bytes((first,)) + _remaining_length(remaining)
+
+
 def encode_publish(header: bytes, payload: bytes, retain: bool) -> bytes:
     """One QoS 0 PUBLISH packet (MQTT 3.1.1 §3.3 / MQTT 5 §3.3), `header` from
-    `topic_header`."""
-    return (
-        (b"\x31" if retain else b"\x30")
-        + _remaining_length(len(header) + len(payload))
-        + header
-        + payload
-    )
+    `topic_header`. (`send` joins the same pieces for a whole block at once, so each payload
+    is copied once.)"""
+    return b"".join((fixed_header(retain, len(header) + len(payload)), header, payload))
 
 
 def _inbound(message: aiomqtt.Message) -> Inbound:
@@ -378,7 +386,12 @@ class MqttTransport:
                         header = self._headers[message.topic] = topic_header(
                             message.topic, self._v5
                         )
-                    block.append(encode_publish(header, message.payload, message.retain))
+                    payload = message.payload
+                    block += (
+                        fixed_header(message.retain, len(header) + len(payload)),
+                        header,
+                        payload,
+                    )
                 else:
                     later.append(message)
             if block and queue_raw is not None:

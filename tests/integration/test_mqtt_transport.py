@@ -13,7 +13,9 @@ from console.headless.outbox import Outgoing
 from console.headless.transport import (
     BrokerSettings,
     MqttTransport,
+    _remaining_length,
     encode_publish,
+    fixed_header,
     topic_header,
 )
 from tests.mqtt_broker import Mosquitto, Subscriber, broker, make_broker, retained
@@ -34,6 +36,10 @@ def test_encode_publish_matches_the_spec() -> None:
     )
     with pytest.raises(ValueError):
         topic_header("x" * 70_000, v5=True)
+    # The direct one- and two-byte lengths agree with the general encoding at every boundary.
+    for n in (0, 1, 127, 128, 129, 2_700, 16_383, 16_384, 2_097_151, 2_097_152):
+        assert fixed_header(True, n) == b"\x31" + _remaining_length(n)
+        assert fixed_header(False, n) == b"\x30" + _remaining_length(n)
 
 
 async def nothing() -> None:

@@ -20,6 +20,11 @@ from console.economics import (
     MODE_AI,
     MODE_IDLE,
     MODE_MINING,
+    MODE_NAMES,
+    AccruedRow,
+    AccruedToday,
+    DeviceEarnings,
+    FleetEarnings,
     FleetInputs,
     JobOffers,
     MarketParams,
@@ -394,6 +399,89 @@ def test_each_row_is_computed_as_if_it_were_alone() -> None:
         alone = compute(one, p, offers)
         for name in names:
             np.testing.assert_array_equal(getattr(alone, name), getattr(whole, name)[i : i + 1])
+
+
+def expected_row(e: FleetEarnings, i: int) -> DeviceEarnings | None:
+    """Row i read field by field from the columns: the oracle for the batch conversion."""
+    x, c = e.inputs, e.columns
+    if not x.priced[i]:
+        return None
+
+    def opt(value: float) -> float | None:
+        v = float(value)
+        return v if math.isfinite(v) else None
+
+    gpu = bool(x.kind[i] == KIND_GPU)
+    accrued = None
+    if e.accrued is not None:
+        a = e.accrued
+        rev, cost = float(a.revenue_usd[i]), float(a.power_cost_usd[i])
+        complete = bool(a.cost_complete[i])
+        accrued = AccruedRow(
+            revenue_usd=rev,
+            power_cost_usd=cost if complete else None,
+            profit_usd=rev - cost if complete else None,
+            covered_s=float(a.covered_s[i]),
+            cost_covered_s=float(a.cost_covered_s[i]),
+        )
+    revenue = opt(c.revenue_usd_per_day[i])
+    return DeviceEarnings(
+        revenue_usd_per_day=revenue,
+        revenue_usd_per_hour=None if revenue is None else revenue / 24,
+        power_cost_usd_per_day=opt(c.power_cost_usd_per_day[i]),
+        profit_usd_per_day=opt(c.profit_usd_per_day[i]),
+        power_estimated=bool(x.power_estimated[i]),
+        j_per_th=opt(c.j_per_th[i]),
+        breakeven_usd_per_kwh=opt(c.breakeven_usd_per_kwh[i]),
+        breakeven_hashprice_usd_per_ph_day=opt(c.breakeven_hashprice_usd_per_ph_day[i]),
+        mode=MODE_NAMES[int(x.gpu_mode[i])] if gpu else None,
+        other_mode=MODE_NAMES[int(c.other_mode[i])] if gpu else None,
+        other_revenue_usd_per_day=opt(c.other_revenue_usd_per_day[i]),
+        other_power_cost_usd_per_day=opt(c.other_power_cost_usd_per_day[i]),
+        other_profit_usd_per_day=opt(c.other_profit_usd_per_day[i]),
+        switch_gain_usd_per_day=opt(c.switch_gain_usd_per_day[i]),
+        breakeven_utilization=opt(c.breakeven_utilization[i]),
+        accrued_today=accrued,
+    )
+
+
+def test_batch_rows_are_the_columns_field_by_field() -> None:
+    """`rows` (the MQTT bridge's batch path; `row` is one of it) gives every column of the
+    row: ASICs and GPUs in every mode, unpriced rows (None), unknown figures (None), accrued
+    figures with and without a known cost."""
+    n = 300
+    x = random_fleet(n, seed=11)
+    rng = np.random.default_rng(3)
+    covered = rng.uniform(0, 86400, n)
+    # A third of the devices had no power figure for part of the day.
+    cost_covered = np.where(rng.uniform(size=n) < 0.33, covered * 0.5, covered)
+    accrued = AccruedToday(
+        day="2026-11-26",
+        timezone="UTC",
+        revenue_usd=rng.uniform(0, 20, n),
+        power_cost_usd=rng.uniform(0, 15, n),
+        covered_s=covered,
+        cost_covered_s=cost_covered,
+        persisted=True,
+    )
+    offers = JobOffers(np.array([0.8, 2.2]), np.array([24, 80]) * GB)
+    for fleet_ in (
+        fleet_earnings(x, market(), offers=offers, accrued=accrued),
+        fleet_earnings(x, market()),
+    ):
+        indices = [*rng.permutation(n).tolist(), 0, 0, n - 1]
+        batch = fleet_.rows(indices)
+        assert batch == [expected_row(fleet_, i) for i in indices]
+        assert any(r is None for r in batch) and any(r is not None and r.mode for r in batch)
+        assert [fleet_.row(i) for i in indices[:20]] == batch[:20]
+        assert fleet_.rows([]) == []
+    with_cost = [
+        r.accrued_today
+        for r in fleet_earnings(x, market(), accrued=accrued).rows(range(n))
+        if r is not None and r.accrued_today is not None
+    ]
+    assert any(a.profit_usd is None for a in with_cost)
+    assert any(a.profit_usd is not None for a in with_cost)
 
 
 def test_inputs_and_results_are_read_only() -> None:

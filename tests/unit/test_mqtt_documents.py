@@ -754,3 +754,55 @@ def test_publisher_sends_the_job_queue_when_it_changes() -> None:
     }
     publisher.publish(store.snapshot(), counters())
     assert TOPICS.jobs_state not in {m.topic for m in outbox.take_all()}
+
+
+def test_a_look_cut_short_by_the_next_one_still_publishes_every_change() -> None:
+    """The bridge encodes a look in slices; when the next look (or a reconnect's publish) starts
+    before the last slice, the devices not reached yet are published with the next one."""
+    now = [1000.0]
+    ids = [f"m{i}" for i in range(5)]
+    store = Store("north", [info(i) for i in ids], clock=lambda: now[0])
+    outbox = Outbox(1000)
+    publisher = Publisher(TOPICS, outbox, discovery=False, commands=False, full_refresh_s=300)
+    for device in ids:
+        store.record_ok(device, asic_reading(), at=now[0])
+    publisher.publish(store.snapshot(), counters())
+    outbox.take_all()
+
+    now[0] += 1
+    for device in ids:
+        store.record_ok(device, asic_reading(90e12), at=now[0])
+    assert publisher.begin(store.snapshot()) == 5
+    publisher.publish_pending(2)
+    assert publisher.pending == 3
+    now[0] += 0.25
+    store.record_ok("m4", asic_reading(100e12), at=now[0])  # one of those left changes again
+    assert publisher.begin(store.snapshot()) == 3
+    publisher.publish_pending()
+    assert publisher.pending == 0
+    states = {m.topic: json.loads(m.payload) for m in outbox.take_all()}
+    assert set(states) == {TOPICS.device_state(i) for i in ids}
+    assert states[TOPICS.device_state("m4")]["reading"]["hashrate_5s_hs"] == 100e12
+    assert publisher.begin(store.snapshot()) == 0  # nothing left over
+
+
+def test_earnings_rows_are_found_by_id_when_not_in_the_snapshot_order() -> None:
+    """A snapshot combined with earnings built from another device order (or a subset) still
+    gets each device's own row, and None for a device the earnings do not cover."""
+    store = Store("north", [info("m1"), info("m2"), info("m3")], clock=lambda: 1000.5)
+    other = Store("north", [info("m2"), info("m1")], clock=lambda: 1000.5)
+    for s, hashrate in ((store, 90e12), (other, 90e12)):
+        s.record_ok("m1", asic_reading(hashrate), at=1000.0)
+        s.record_ok("m2", asic_reading(100e12), at=1000.0)
+    store.record_ok("m3", asic_reading(), at=1000.0)
+    fleet = priced(other.snapshot()).earnings
+    assert fleet is not None
+    outbox = Outbox(1000)
+    publisher = Publisher(TOPICS, outbox, discovery=False, commands=False, full_refresh_s=300)
+    publisher.publish(msgspec.structs.replace(store.snapshot(), earnings=fleet), counters())
+    docs = {m.topic: json.loads(m.payload) for m in outbox.take_all() if m.qos == 0}
+    for device in ("m1", "m2"):
+        row = fleet.by_id(device)
+        assert row is not None
+        assert docs[TOPICS.device_state(device)]["earnings"] == msgspec.to_builtins(row)
+    assert docs[TOPICS.device_state("m3")]["earnings"] is None
