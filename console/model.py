@@ -225,29 +225,37 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     earnings: FleetEarnings | None = None
 
 
+def totals_part(d: DeviceStatus) -> tuple[float, float, float]:
+    """One device's part of the site totals: (SHA-256 hashrate H/s, power W, of it estimated W).
+
+    Stale readings still count (the miner is probably still hashing); lost ones do not,
+    because a total that includes a dead miner's last value would lie."""
+    if d.freshness is Freshness.LOST:
+        return 0.0, 0.0, 0.0
+    if d.gpu is not None:
+        # GPU hashrate is another algorithm's: it never adds to the site's SHA-256 total.
+        return 0.0, d.gpu.power_w or 0.0, 0.0
+    r = d.reading
+    if r is None:
+        return 0.0, 0.0, 0.0
+    hashrate = r.hashrate_5s_hs or r.hashrate_avg_hs or 0.0
+    if r.power_w is None:
+        return hashrate, 0.0, 0.0
+    return hashrate, r.power_w, r.power_w if r.power_estimated else 0.0
+
+
 def site_totals(devices: tuple[DeviceStatus, ...]) -> SiteTotals:
-    """Sum what is known. Stale readings still count (the miner is probably still hashing);
-    lost ones do not, because a total that includes a dead miner's last value would lie."""
+    """Sum what is known (`totals_part` of each device, in order)."""
     counts = dict.fromkeys(Freshness, 0)
     hashrate = power = estimated = 0.0
     problems = 0
     for d in devices:
         counts[d.freshness] += 1
         problems += d.problem
-        if d.freshness is Freshness.LOST:
-            continue
-        if d.gpu is not None:
-            # GPU hashrate is another algorithm's: it never adds to the site's SHA-256 total.
-            power += d.gpu.power_w or 0.0
-            continue
-        r = d.reading
-        if r is None:
-            continue
-        hashrate += r.hashrate_5s_hs or r.hashrate_avg_hs or 0.0
-        if r.power_w is not None:
-            power += r.power_w
-            if r.power_estimated:
-                estimated += r.power_w
+        h, p, e = totals_part(d)
+        hashrate += h
+        power += p
+        estimated += e
     return SiteTotals(
         devices=len(devices),
         fresh=counts[Freshness.FRESH],

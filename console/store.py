@@ -40,6 +40,7 @@ from console.model import (
     Snapshot,
     observe_asic,
     observe_gpu,
+    totals_part,
 )
 from drivers.cgminer.controls import capabilities
 from drivers.cgminer.reading import AsicReading
@@ -315,18 +316,7 @@ class Store:
         self._attempted_view[row] = live.last_attempt_at is not None
         self._built_code_view[row] = _CODE[fresh]
         self._built[row] = status
-        # This device's part of the site totals, as `site_totals` counts it.
-        hashrate = power = estimated = 0.0
-        if fresh is not Freshness.LOST:
-            reading = status.reading
-            if status.gpu is not None:
-                power = status.gpu.power_w or 0.0
-            elif reading is not None:
-                hashrate = reading.hashrate_5s_hs or reading.hashrate_avg_hs or 0.0
-                if reading.power_w is not None:
-                    power = reading.power_w
-                    if reading.power_estimated:
-                        estimated = reading.power_w
+        hashrate, power, estimated = totals_part(status)
         self._hashrate_part[row] = hashrate
         self._power_part[row] = power
         self._estimated_part[row] = estimated
@@ -366,7 +356,7 @@ class Store:
             lost=counts[_LOST],
             pending=counts[_PENDING],
             problems=sum(self._problem_part),
-            # Summed in device order from 0.0, as `site_totals` does: the same floats.
+            # `totals_part` summed in device order from 0.0, as `site_totals` does: the same floats.
             hashrate_hs=functools.reduce(add, self._hashrate_part, 0.0),
             power_w=functools.reduce(add, self._power_part, 0.0),
             power_estimated_w=functools.reduce(add, self._estimated_part, 0.0),
