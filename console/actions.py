@@ -116,6 +116,26 @@ Validator = Callable[[ActionRequest], str | None]
 Handler = Callable[[ActionRequest], Awaitable[HandlerOutcome]]
 
 
+REDACTED = "<redacted>"
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "api_key")
+
+
+def audit_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The request's parameters as the audit log keeps them: a job's environment by name only,
+    and any parameter named like a credential masked. The audit log is read widely (the
+    console's detail screen, MQTT, exports); the values stay where they are needed (the job
+    queue launches with them)."""
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        if name == "env" and isinstance(value, dict):
+            out[name] = dict.fromkeys(value, REDACTED)
+        elif any(word in name.lower() for word in _SECRET_WORDS):
+            out[name] = REDACTED
+        else:
+            out[name] = value
+    return out
+
+
 @dataclass(frozen=True)
 class _Registered:
     handler: Handler
@@ -181,7 +201,7 @@ class ActionPath:
             action=request.action,
             target=request.target,
             reason=request.reason,
-            params=request.params,
+            params=audit_params(request.params),
             ok=outcome.ok,
             code=outcome.code.value,
             message=outcome.message,

@@ -104,6 +104,17 @@ def test_submit_list_cancel_round_trip(config: Path, tmp_path: Path) -> None:
         finally:
             audit.close()
 
+    async def submitted_params() -> dict[str, object]:
+        audit = AuditLog.in_state_dir(tmp_path / "state")
+        try:
+            return next(e.params for _, e in await audit.recent(limit=10))
+        finally:
+            audit.close()
+
+    # The environment may hold credentials: the audit log keeps its names, not its values.
+    params = asyncio.run(submitted_params())
+    assert params["env"] == {"DATA": "<redacted>"} and params["name"] == "llama-ft"
+
     log = asyncio.run(entries())
     assert log[0] == ("job.submit", "cli", "maria", True, "contract 42")
     assert [a for a, *_ in log] == [
