@@ -51,6 +51,7 @@ ALLOWED_ACTIONS: Final = (
     "asic.reboot",
     "job.submit",
     "job.cancel",
+    "job.reprioritise",
 )
 
 log = logging.getLogger("hashpivot.mqtt.commands")
@@ -156,6 +157,19 @@ class JobCancelCommand(_Command, frozen=True, kw_only=True, forbid_unknown_field
         return str(self.job_id)
 
 
+class JobReprioritiseCommand(_Command, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """job.reprioritise: `{"job_id": <id>, "priority": <-1000..1000>}` (higher runs first)."""
+
+    job_id: JobId
+    priority: Annotated[int, Meta(ge=-1000, le=1000)]
+
+    def target(self) -> str | None:
+        return str(self.job_id)
+
+    def params(self) -> dict[str, Any]:
+        return {"priority": self.priority}
+
+
 SCHEMAS: Final[dict[str, type[_Command]]] = {
     "gpu.switch": GpuSwitchCommand,
     "asic.curtail": AsicCommand,
@@ -163,6 +177,7 @@ SCHEMAS: Final[dict[str, type[_Command]]] = {
     "asic.reboot": AsicCommand,
     "job.submit": JobSubmitCommand,
     "job.cancel": JobCancelCommand,
+    "job.reprioritise": JobReprioritiseCommand,
 }
 assert tuple(SCHEMAS) == ALLOWED_ACTIONS
 

@@ -314,6 +314,15 @@ async def test_job_commands_reach_the_real_queue(
         )
         assert signal.reply.code == "invalid" and "checkpoint_signal" in signal.reply.message
 
+        raised = await commands.handle(cmd("job.reprioritise", {"job_id": job_id, "priority": 50}))
+        assert raised.reply.ok, raised.reply.message
+        [queued] = await queue.list_jobs()
+        assert queued.priority == 50
+        too_high = await commands.handle(
+            cmd("job.reprioritise", {"job_id": job_id, "priority": 5000})
+        )
+        assert too_high.reply.code == "invalid" and "$.priority" in too_high.reply.message
+
         as_text = await commands.handle(cmd("job.cancel", {"job_id": str(job_id)}))
         assert as_text.reply.code == "invalid" and "$.job_id" in as_text.reply.message
         cancelled = await commands.handle(cmd("job.cancel", {"job_id": job_id}))
@@ -324,5 +333,8 @@ async def test_job_commands_reach_the_real_queue(
         assert unknown.reply.code == "not_found"
         entries = [e for _, e in await audit.recent()]
         assert {e.origin for e in entries} == {"mqtt"}
+        # The job's environment may hold credentials: audited by name only.
+        [submit_entry] = [e for e in entries if e.action == "job.submit" and e.ok]
+        assert submit_entry.params["env"] == {"HF_TOKEN": "<redacted>"}
     finally:
         db.close()
