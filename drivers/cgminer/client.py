@@ -38,7 +38,7 @@ from drivers.cgminer.errors import (
 )
 from drivers.cgminer.status import Status, error_for, parse_status
 from drivers.cgminer.textmode import encode_text_request, parse_text_reply
-from drivers.cgminer.transport import Outcome, exchange
+from drivers.cgminer.transport import exchange
 
 DEFAULT_PORT = 4028
 DEFAULT_TIMEOUT_S = 5.0
@@ -97,17 +97,6 @@ class MultiReply(msgspec.Struct, frozen=True):
         return tuple(seen)
 
 
-# --- framing ------------------------------------------------------------------------------------
-
-
-async def _exchange(
-    host: str, port: int, payload: bytes, timeout_s: float, max_reply_bytes: int
-) -> Outcome:
-    return await exchange(
-        host, port, payload, timeout_s=timeout_s, max_reply_bytes=max_reply_bytes
-    )
-
-
 async def fetch(
     host: str,
     port: int,
@@ -120,7 +109,9 @@ async def fetch(
 
     Raises `ConnectFailed`, `RequestTimeout`, `ReplyTooLarge` or `ReplyInterrupted`.
     """
-    outcome = await _exchange(host, port, payload, timeout_s, max_reply_bytes)
+    outcome = await exchange(
+        host, port, payload, timeout_s=timeout_s, max_reply_bytes=max_reply_bytes
+    )
     if outcome.interrupted is not None:
         raise ReplyInterrupted(
             host, port, len(outcome.body), str(outcome.interrupted), head=outcome.body
@@ -187,7 +178,9 @@ async def request(
         payload = encode_text_request(name, None if parameter is None else str(parameter))
     else:
         payload = encode_request(name, parameter)
-    body, interrupted, obj = await _exchange(host, port, payload, timeout_s, max_reply_bytes)
+    body, interrupted, obj = await exchange(
+        host, port, payload, timeout_s=timeout_s, max_reply_bytes=max_reply_bytes
+    )
     if obj is not None:
         return _to_reply(name, obj, ())
     try:
@@ -276,7 +269,9 @@ async def _joined(
     host: str, port: int, plan: JoinPlan, timeout_s: float
 ) -> dict[str, Reply | CgminerError]:
     joined_name = plan.joined_name
-    body, interrupted, obj = await _exchange(host, port, plan.payload, timeout_s, MAX_REPLY_BYTES)
+    body, interrupted, obj = await exchange(
+        host, port, plan.payload, timeout_s=timeout_s, max_reply_bytes=MAX_REPLY_BYTES
+    )
     repairs: tuple[str, ...] = ()
     if obj is None:
         try:
