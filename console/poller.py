@@ -134,6 +134,7 @@ class Poller:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = float("inf")
         self._sweeper: asyncio.TimerHandle | None = None
+        self._running = False
 
     # --- one-shot polling -----------------------------------------------------------------
 
@@ -199,10 +200,13 @@ class Poller:
         heapq.heapify(self._heap)
         self._sequence = len(self._heap)
         forever: asyncio.Future[None] = loop.create_future()
+        self._running = True
         try:
             self._dispatch()
             await forever
         finally:
+            # First, so that the workers' last reschedules arm no new timer.
+            self._running = False
             for handle in (self._timer, self._sweeper):
                 if handle is not None:
                     handle.cancel()
@@ -236,7 +240,7 @@ class Poller:
     def _arm_timer(self) -> None:
         """Make sure the scheduler wakes for the earliest due device."""
         heap = self._heap
-        if not heap:
+        if not heap or not self._running:
             return
         due = heap[0][0]
         if self._timer is not None:
@@ -291,7 +295,7 @@ class Poller:
         started = self._monotonic()
         worker.deadline = started + source.deadline_s
         self._busy.add(worker)
-        if self._sweeper is None:
+        if self._sweeper is None and self._running:
             assert self._loop is not None
             self._sweeper = self._loop.call_later(self._sweep_s, self._sweep)
         self.polls_started += 1
@@ -333,7 +337,7 @@ class Poller:
         """Cancel the polls past their deadline; runs every sweep period while any is busy."""
         self._sweeper = None
         busy = self._busy
-        if not busy:
+        if not busy or not self._running:
             return
         now = self._monotonic()
         for worker in busy:

@@ -124,3 +124,25 @@ async def test_exceptions_from_a_driver_never_escape() -> None:
     sink = Sink()
     await Poller([Broken("x")], sink).poll_all_once()
     assert sink.failed["x"] == [ErrorKind.INTERNAL]
+
+
+async def test_stopping_leaves_no_task_or_timer_behind() -> None:
+    @dataclass
+    class Slow(Source):
+        async def read(self) -> AsicReading:
+            self.calls += 1
+            await asyncio.sleep(0.05)
+            return _reading()
+
+    # Many polls in flight when it stops: each one ends by rescheduling its device.
+    sources = [Slow(f"d{i}", interval_s=0.02) for i in range(30)]
+    sources.append(Source("hung", behaviour="hang"))
+    poller = Poller(sources, Sink(), seed=3)
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # A timer a stopped poller had left armed would start new workers in this pause.
+    await asyncio.sleep(0.2)
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
