@@ -42,6 +42,9 @@ from drivers.cgminer.errors import ConnectFailed, ReplyTooLarge, RequestTimeout
 TICK_S = 0.01
 # Ticks to wait before the next attempt after this many attempts in a row that got nothing.
 _BACKOFF_TICKS = (1, 1, 1, 2, 2, 4, 4, 8)
+# The same as offsets from the next grid point (computed once per tick, not per attempt).
+_BACKOFF_OFFSETS_S = tuple((ticks - 1) * TICK_S for ticks in _BACKOFF_TICKS)
+_BACKOFF_LAST = len(_BACKOFF_TICKS) - 1
 _RECV_BYTES = 65536
 # Non-blocking from birth where the OS allows it (Linux): one syscall less than setblocking().
 _SOCK_NONBLOCK: int = getattr(socket, "SOCK_NONBLOCK", 0)
@@ -69,6 +72,7 @@ class _Exchange:
         "_sock",
         "_timeout_s",
         "deadline",
+        "deadline_tick",
         "misses",
         "next_try",
         "received",
@@ -94,6 +98,7 @@ class _Exchange:
         self._port = port
         self._timeout_s = timeout_s
         self.deadline = deadline
+        self.deadline_tick = _grid_at_or_after(deadline)  # the tick that will expire it
         self._limit = limit
         self._chunks: list[bytes] = []
         self.received = 0
@@ -249,22 +254,31 @@ class _Ticker:
         # The loop clock steps in milliseconds: a timer may ring a hair before its grid point,
         # which must not cost the attempts due there a whole tick (deadlines are never early).
         due = now + 0.002
+        next_grid = _grid_after(due)
         live: list[_Exchange] = []
         wake = math.inf
+        # Runs over every request in flight on every tick: comparisons inline, no calls.
         for exchange in self._live:
             if exchange.waiter.done():
                 continue  # finished, or its caller went away
             if now >= exchange.deadline:
                 exchange.expire()
                 continue
-            if due >= exchange.next_try:
+            next_try = exchange.next_try
+            if due >= next_try:
                 if exchange.step():
                     continue
                 misses = exchange.misses
-                ticks = _BACKOFF_TICKS[misses if misses < len(_BACKOFF_TICKS) else -1]
-                exchange.next_try = _grid_after(due + (ticks - 1) * TICK_S)
+                next_try = (
+                    next_grid
+                    + _BACKOFF_OFFSETS_S[misses if misses < _BACKOFF_LAST else _BACKOFF_LAST]
+                )
+                exchange.next_try = next_try
             live.append(exchange)
-            wake = min(wake, exchange.next_try, _grid_at_or_after(exchange.deadline))
+            if next_try < wake:
+                wake = next_try
+            if exchange.deadline_tick < wake:
+                wake = exchange.deadline_tick
         self._live = live
         if live:
             self._wake_by(wake)
