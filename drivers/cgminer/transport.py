@@ -18,7 +18,11 @@ a spread-out poll (bench/poll.py `--fleet-check` measures the whole path).
 The price is latency: a reply is noticed up to one tick after it arrives, and a request that
 keeps getting nothing is tried less and less often (after 1, 1, 1, 2, 2, 4, 4, then every
 8 ticks), so that a hung or slow miner costs a few syscalls per 80 ms, not one per tick. A
-deadline fires on the first tick at or after it (at most 10 ms late).
+deadline fires on the first tick at or after it (at most 10 ms late). While no more than
+`FEW_IN_FLIGHT` requests are in flight there is no crowd to share a wake-up with, so the grid is
+1 ms instead (a loop-clock slack of 2 ms makes it ~2–3 ms in practice): a lone request (an
+action, a scan identifying the first miner it found, a small site) is not held up by 10 ms a
+step, and its cost does not matter at that rate.
 
 Results and errors are the same as a readiness-driven client's: `Outcome` (the body, an
 interruption after part of it, or an early-decoded object), `ConnectFailed` (refused,
@@ -40,10 +44,15 @@ import msgspec
 from drivers.cgminer.errors import ConnectFailed, ReplyTooLarge, RequestTimeout
 
 TICK_S = 0.01
+# With only a few requests in flight there is little to share a wake-up with, and the wait is
+# what a lone request (an action, a scan's identification, a small site) would notice.
+FINE_TICK_S = 0.001
+FEW_IN_FLIGHT = 8
 # Ticks to wait before the next attempt after this many attempts in a row that got nothing.
 _BACKOFF_TICKS = (1, 1, 1, 2, 2, 4, 4, 8)
 # The same as offsets from the next grid point (computed once per tick, not per attempt).
 _BACKOFF_OFFSETS_S = tuple((ticks - 1) * TICK_S for ticks in _BACKOFF_TICKS)
+_FINE_BACKOFF_OFFSETS_S = tuple((ticks - 1) * FINE_TICK_S for ticks in _BACKOFF_TICKS)
 _BACKOFF_LAST = len(_BACKOFF_TICKS) - 1
 _RECV_BYTES = 65536
 # Non-blocking from birth where the OS allows it (Linux): one syscall less than setblocking().
@@ -235,7 +244,8 @@ class _Ticker:
         self._timer_at = math.inf
 
     def add(self, exchange: _Exchange, now: float) -> None:
-        exchange.next_try = _grid_after(now)
+        fine = len(self._live) < FEW_IN_FLIGHT
+        exchange.next_try = _grid_after(now, FINE_TICK_S if fine else TICK_S)
         self._live.append(exchange)
         self._wake_by(exchange.next_try)
 
@@ -254,7 +264,12 @@ class _Ticker:
         # The loop clock steps in milliseconds: a timer may ring a hair before its grid point,
         # which must not cost the attempts due there a whole tick (deadlines are never early).
         due = now + 0.002
-        next_grid = _grid_after(due)
+        if len(self._live) <= FEW_IN_FLIGHT:
+            next_grid = _grid_after(due, FINE_TICK_S)
+            offsets = _FINE_BACKOFF_OFFSETS_S
+        else:
+            next_grid = _grid_after(due, TICK_S)
+            offsets = _BACKOFF_OFFSETS_S
         live: list[_Exchange] = []
         wake = math.inf
         # Runs over every request in flight on every tick: comparisons inline, no calls.
@@ -269,10 +284,7 @@ class _Ticker:
                 if exchange.step():
                     continue
                 misses = exchange.misses
-                next_try = (
-                    next_grid
-                    + _BACKOFF_OFFSETS_S[misses if misses < _BACKOFF_LAST else _BACKOFF_LAST]
-                )
+                next_try = next_grid + offsets[misses if misses < _BACKOFF_LAST else _BACKOFF_LAST]
                 exchange.next_try = next_try
             live.append(exchange)
             if next_try < wake:
@@ -284,9 +296,9 @@ class _Ticker:
             self._wake_by(wake)
 
 
-def _grid_after(when: float) -> float:
-    """The first point of the tick grid strictly after `when`."""
-    return (math.floor(when / TICK_S) + 1) * TICK_S
+def _grid_after(when: float, tick_s: float) -> float:
+    """The first point of the `tick_s` grid strictly after `when`."""
+    return (math.floor(when / tick_s) + 1) * tick_s
 
 
 def _grid_at_or_after(when: float) -> float:
