@@ -55,10 +55,15 @@ class PollSink(Protocol):
 Classifier = Callable[[BaseException], ErrorKind]
 
 JITTER_FRACTION = 0.10
-BATCH_WINDOW_S = 0.1
-"""Devices due within this window start together. At 10,000 miners on 30 s, polls would
-otherwise arrive one per wake-up of the event loop; starting them in small batches lets one
-loop iteration serve many sockets, which is most of the CPU saved at that scale."""
+BATCH_WINDOW_S = 1.0
+BATCH_FRACTION = 0.05
+"""Devices due within the batch window start together: `BATCH_WINDOW_S`, and never more than
+`BATCH_FRACTION` of the fastest interval (1 s at a 30 s interval, 50 ms at 1 s). At 10,000
+miners on 30 s, polls would otherwise start a few at a time, each group paying for its own
+wake-ups and finding the interpreter's and the kernel's caches cold; a second's worth (~330)
+started together costs about what a poll costs at full speed (bench/poll.py `--fleet-check`).
+A device started early is next due one interval after the time it was due, not after its early
+start, so batching never shortens its cadence; the window is well inside the ±10 % jitter."""
 SWEEP_MAX_S = 0.1
 """The longest period of the deadline sweep (it is also never more than a tenth of the
 shortest deadline): how late, at most, a hung poll is given up."""
@@ -117,9 +122,10 @@ class Poller:
         self._wall_clock = wall_clock
         self._rng = random.Random(seed)
         self._failures = [0] * len(self._sources)
-        # Never batch more coarsely than a tenth of the fastest interval.
+        # When each device was last due: a batch may start it a little before that.
+        self._due = [0.0] * len(self._sources)
         fastest_s = min((s.interval_s for s in self._sources), default=1.0)
-        self._batch_window_s = min(BATCH_WINDOW_S, 0.1 * fastest_s)
+        self._batch_window_s = min(BATCH_WINDOW_S, BATCH_FRACTION * fastest_s)
         shortest_deadline_s = min((s.deadline_s for s in self._sources), default=1.0)
         self._sweep_s = max(0.001, min(SWEEP_MAX_S, 0.1 * shortest_deadline_s))
         self.polls_started = 0
@@ -134,6 +140,7 @@ class Poller:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = float("inf")
         self._sweeper: asyncio.TimerHandle | None = None
+        self._running = False
 
     # --- one-shot polling -----------------------------------------------------------------
 
@@ -196,13 +203,17 @@ class Poller:
         now = self._monotonic()
         # The sequence keeps heap order stable for equal due times.
         self._heap = [(now, i, i) for i in range(len(self._sources))]
+        self._due = [now] * len(self._sources)
         heapq.heapify(self._heap)
         self._sequence = len(self._heap)
         forever: asyncio.Future[None] = loop.create_future()
+        self._running = True
         try:
             self._dispatch()
             await forever
         finally:
+            # First, so that the workers' last reschedules arm no new timer.
+            self._running = False
             for handle in (self._timer, self._sweeper):
                 if handle is not None:
                     handle.cancel()
@@ -236,7 +247,7 @@ class Poller:
     def _arm_timer(self) -> None:
         """Make sure the scheduler wakes for the earliest due device."""
         heap = self._heap
-        if not heap:
+        if not heap or not self._running:
             return
         due = heap[0][0]
         if self._timer is not None:
@@ -291,7 +302,7 @@ class Poller:
         started = self._monotonic()
         worker.deadline = started + source.deadline_s
         self._busy.add(worker)
-        if self._sweeper is None:
+        if self._sweeper is None and self._running:
             assert self._loop is not None
             self._sweeper = self._loop.call_later(self._sweep_s, self._sweep)
         self.polls_started += 1
@@ -313,9 +324,12 @@ class Poller:
             worker.deadline = float("inf")
             self._busy.discard(worker)
             self.polls_completed += 1
-            # Schedule from the start of this poll so a slow reply doesn't drift the cadence.
+            # Schedule from the start of this poll so a slow reply doesn't drift the cadence,
+            # or from when it was due if a batch started it early (the cadence stays whole).
             self._sequence += 1
-            due = started + self._next_delay_s(index)
+            due = self._due[index]
+            due = (started if started > due else due) + self._next_delay_s(index)
+            self._due[index] = due
             heapq.heappush(self._heap, (due, self._sequence, index))
             if due < self._timer_at:
                 self._arm_timer()
@@ -333,7 +347,7 @@ class Poller:
         """Cancel the polls past their deadline; runs every sweep period while any is busy."""
         self._sweeper = None
         busy = self._busy
-        if not busy:
+        if not busy or not self._running:
             return
         now = self._monotonic()
         for worker in busy:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -89,9 +91,8 @@ class AsicSource:
         self.miner = miner
         self.interval_s = interval_s
         self.deadline_s = timeout_s * DEADLINE_REQUESTS
-
-    async def read(self) -> AsicReading:
-        return await self.miner.read()
+        # The miner's own coroutine function, not a wrapper: one coroutine less per poll.
+        self.read: Callable[[], Coroutine[Any, Any, AsicReading]] = miner.read
 
 
 class Site:

@@ -7,9 +7,10 @@ then close; stopping at the NUL means a server that never closes (Q21) still com
 deadline (default 5 s) covers connect + read, so one hung miner never stalls a poll cycle, and
 replies are capped at 1 MiB.
 
-Performance matters (thousands of readings per second on one core), so this is a bare
-`asyncio.Protocol` completing a future — no StreamReader/StreamWriter, no per-chunk coroutine
-switches — and requests without a parameter are encoded once and cached.
+Performance matters (thousands of readings per second on one core): the socket work is done by
+`transport.py` (bare non-blocking sockets stepped on a shared 10 ms tick, no transport or
+protocol objects, no readiness events), and requests without a parameter are encoded once and
+cached.
 
 Public API:
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -32,16 +33,12 @@ from drivers.cgminer.decoder import decode
 from drivers.cgminer.errors import (
     TRANSPORT_ERRORS,
     CgminerError,
-    ConnectFailed,
     DecodeError,
     ReplyInterrupted,
-    ReplyTooLarge,
-    RequestTimeout,
 )
 from drivers.cgminer.status import Status, error_for, parse_status
 from drivers.cgminer.textmode import encode_text_request, parse_text_reply
-
-_json_decode = msgspec.json.decode
+from drivers.cgminer.transport import exchange
 
 DEFAULT_PORT = 4028
 DEFAULT_TIMEOUT_S = 5.0
@@ -100,194 +97,6 @@ class MultiReply(msgspec.Struct, frozen=True):
         return tuple(seen)
 
 
-# --- framing ------------------------------------------------------------------------------------
-
-
-class _OneShot(asyncio.Protocol):
-    """Writes one request, collects the reply until NUL or EOF, completes a future.
-
-    It also owns the request's deadline (`expire`, run by `loop.call_later`): one timer handle
-    per request is much cheaper than an `asyncio.timeout` context (a Python object, a reschedule
-    and an uncancel dance on every request), and once connected the deadline just fails the
-    future and aborts the socket, with no task cancellation at all.
-    """
-
-    __slots__ = (
-        "_chunks",
-        "_host",
-        "_limit",
-        "_payload",
-        "_port",
-        "_task",
-        "_timeout_s",
-        "_waiter",
-        "expired",
-        "interrupted",
-        "obj",
-        "received",
-        "transport",
-    )
-
-    def __init__(
-        self,
-        payload: bytes,
-        waiter: asyncio.Future[bytes],
-        limit: int,
-        host: str,
-        port: int,
-        timeout_s: float,
-        task: asyncio.Task[Any] | None,
-    ) -> None:
-        self._payload = payload
-        self._waiter = waiter
-        self._limit = limit
-        self._host = host
-        self._port = port
-        self._timeout_s = timeout_s
-        self._task = task
-        self._chunks: list[bytes] = []
-        self.received = 0
-        self.transport: asyncio.Transport | None = None
-        self.interrupted: BaseException | None = None
-        # Set when the deadline passed while still connecting (the task was cancelled for it).
-        self.expired = False
-        # Set when the reply was recognised as complete JSON before NUL/EOF (and so decoded).
-        self.obj: dict[str, Any] | None = None
-
-    def timeout_error(self) -> RequestTimeout:
-        return RequestTimeout(
-            self._host,
-            self._port,
-            phase="connect" if self.transport is None else "read",
-            timeout_s=self._timeout_s,
-            bytes_received=self.received,
-        )
-
-    def expire(self) -> None:
-        """The deadline passed (a `call_later` callback)."""
-        waiter = self._waiter
-        if waiter.done():
-            return
-        transport = self.transport
-        if transport is None:
-            # Still inside `create_connection`: only cancelling the task interrupts it.
-            self.expired = True
-            if self._task is not None:
-                self._task.cancel()
-            return
-        waiter.set_exception(self.timeout_error())
-        transport.abort()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # A cast, not an isinstance check: uvloop's transports are not asyncio.Transport
-        # subclasses, but they have the same methods.
-        self.transport = cast(asyncio.Transport, transport)
-        self.transport.write(self._payload)
-
-    def data_received(self, data: bytes) -> None:
-        waiter = self._waiter
-        if waiter.done():
-            return
-        end = data.find(0)
-        if end >= 0:
-            data = data[:end]
-        self.received += len(data)
-        transport = self.transport
-        assert transport is not None
-        if self.received > self._limit:
-            waiter.set_exception(ReplyTooLarge(self._host, self._port, self._limit))
-            transport.abort()
-            return
-        if end < 0:
-            self._chunks.append(data)
-            if data.rstrip()[-1:] == b"}":
-                self._complete_without_nul(waiter, transport)
-            return
-        # The NUL ends the frame: do not wait for the server to close (Q21).
-        if self._chunks:
-            self._chunks.append(data)
-            data = b"".join(self._chunks)
-        waiter.set_result(data)
-        transport.close()
-
-    def _complete_without_nul(
-        self, waiter: asyncio.Future[bytes], transport: asyncio.Transport
-    ) -> None:
-        """Finish early when a NUL-less reply (Whatsminer, Avalon, Q2) is already whole JSON.
-
-        Without this, a NUL-less server that also never closes (Q21) could only time out. The
-        decoded object is kept, so the reply is not decoded twice; broken JSON simply waits for
-        EOF and goes through the repairing decoder.
-        """
-        chunks = self._chunks
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        try:
-            obj = _json_decode(body)
-        except (msgspec.DecodeError, UnicodeDecodeError):
-            return
-        if type(obj) is dict:
-            self.obj = obj
-            waiter.set_result(body)
-            transport.close()
-
-    def eof_received(self) -> bool | None:
-        if not self._waiter.done():
-            self._waiter.set_result(b"".join(self._chunks))
-        return None  # let the transport close itself
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        waiter = self._waiter
-        if waiter.done():
-            return
-        if exc is None:
-            waiter.set_result(b"".join(self._chunks))
-        elif self.received == 0:
-            waiter.set_exception(
-                ConnectFailed(self._host, self._port, f"reset before any reply byte ({exc})")
-            )
-        else:
-            # Hand over what arrived; the caller accepts it only if it decodes completely.
-            self.interrupted = exc
-            waiter.set_result(b"".join(self._chunks))
-
-
-class _Outcome(NamedTuple):
-    body: bytes
-    interrupted: BaseException | None  # the connection died after `body` arrived
-    obj: dict[str, Any] | None  # already decoded (strict JSON, no repairs needed)
-
-
-async def _exchange(
-    host: str, port: int, payload: bytes, timeout_s: float, max_reply_bytes: int
-) -> _Outcome:
-    loop = asyncio.get_running_loop()
-    waiter: asyncio.Future[bytes] = loop.create_future()
-    task = asyncio.current_task(loop)
-    proto = _OneShot(payload, waiter, max_reply_bytes, host, port, timeout_s, task)
-    if timeout_s <= 0:
-        raise proto.timeout_error()  # the deadline has passed before anything started
-    # How many cancellations were already pending: ours is told apart from the caller's the way
-    # `asyncio.timeout` does it (uncancel, then compare).
-    cancelling = task.cancelling() if task is not None else 0
-    timer = loop.call_later(timeout_s, proto.expire)
-    try:
-        try:
-            await loop.create_connection(lambda: proto, host, port)
-        except OSError as exc:
-            raise ConnectFailed(host, port, exc.strerror or str(exc) or type(exc).__name__) from exc
-        except asyncio.CancelledError:
-            if proto.expired and task is not None and task.uncancel() <= cancelling:
-                raise proto.timeout_error() from None
-            raise
-        body = await waiter
-    finally:
-        timer.cancel()
-        transport = proto.transport
-        if transport is not None and not transport.is_closing():
-            transport.abort()
-    return _Outcome(body, proto.interrupted, proto.obj)
-
-
 async def fetch(
     host: str,
     port: int,
@@ -300,7 +109,9 @@ async def fetch(
 
     Raises `ConnectFailed`, `RequestTimeout`, `ReplyTooLarge` or `ReplyInterrupted`.
     """
-    outcome = await _exchange(host, port, payload, timeout_s, max_reply_bytes)
+    outcome = await exchange(
+        host, port, payload, timeout_s=timeout_s, max_reply_bytes=max_reply_bytes
+    )
     if outcome.interrupted is not None:
         raise ReplyInterrupted(
             host, port, len(outcome.body), str(outcome.interrupted), head=outcome.body
@@ -367,7 +178,9 @@ async def request(
         payload = encode_text_request(name, None if parameter is None else str(parameter))
     else:
         payload = encode_request(name, parameter)
-    body, interrupted, obj = await _exchange(host, port, payload, timeout_s, max_reply_bytes)
+    body, interrupted, obj = await exchange(
+        host, port, payload, timeout_s=timeout_s, max_reply_bytes=max_reply_bytes
+    )
     if obj is not None:
         return _to_reply(name, obj, ())
     try:
@@ -456,7 +269,9 @@ async def _joined(
     host: str, port: int, plan: JoinPlan, timeout_s: float
 ) -> dict[str, Reply | CgminerError]:
     joined_name = plan.joined_name
-    body, interrupted, obj = await _exchange(host, port, plan.payload, timeout_s, MAX_REPLY_BYTES)
+    body, interrupted, obj = await exchange(
+        host, port, plan.payload, timeout_s=timeout_s, max_reply_bytes=MAX_REPLY_BYTES
+    )
     repairs: tuple[str, ...] = ()
     if obj is None:
         try:

@@ -8,11 +8,12 @@ byte, independently of the simulator.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -250,36 +251,50 @@ async def test_deadline_covers_the_connect_phase(canned: Any) -> None:
     assert caught.value.phase == "connect"
 
 
-async def test_deadline_interrupts_a_connect_that_never_completes(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    loop = asyncio.get_running_loop()
+@contextlib.contextmanager
+def connects_never_complete() -> Iterator[int]:
+    """A loopback port where a new connection never completes, as behind a firewall that drops
+    SYNs: a listener whose accept queue is full (one connection never accepted) drops them."""
+    with socket.socket() as listener, socket.socket() as filler:
+        listener.bind((HOST, 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        filler.connect((HOST, port))  # takes the one place in the accept queue
+        yield port
 
-    async def never(*_args: object, **_kwargs: object) -> None:
-        await asyncio.sleep(3600)
 
-    monkeypatch.setattr(loop, "create_connection", never)
-    with pytest.raises(RequestTimeout) as caught:
-        await request(HOST, 4028, "summary", timeout_s=0.05)
+async def test_deadline_interrupts_a_connect_that_never_completes() -> None:
+    with connects_never_complete() as port:
+        started = time.monotonic()
+        with pytest.raises(RequestTimeout) as caught:
+            await request(HOST, port, "summary", timeout_s=0.2)
+    assert 0.15 < time.monotonic() - started < 1.0
     assert caught.value.phase == "connect"
+    assert caught.value.bytes_received == 0
     task = asyncio.current_task()
-    assert task is not None and task.cancelling() == 0  # our cancellation was taken back
+    assert task is not None and task.cancelling() == 0  # no cancellation left behind
 
 
-async def test_a_callers_cancellation_during_connect_is_not_a_timeout(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    loop = asyncio.get_running_loop()
+async def test_a_callers_cancellation_during_connect_is_not_a_timeout() -> None:
+    with connects_never_complete() as port:
+        task = asyncio.create_task(request(HOST, port, "summary", timeout_s=5.0))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
 
-    async def never(*_args: object, **_kwargs: object) -> None:
-        await asyncio.sleep(3600)
 
-    monkeypatch.setattr(loop, "create_connection", never)
-    task = asyncio.create_task(request(HOST, 4028, "summary", timeout_s=5.0))
-    await asyncio.sleep(0.01)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+async def test_host_names_are_resolved(canned: Any) -> None:
+    server = await canned(send(SUMMARY + b"\x00"))
+    assert (await request("localhost", server.port, "summary")).ok
+
+
+async def test_an_unresolvable_host_name_is_a_transport_failure_within_the_deadline() -> None:
+    started = time.monotonic()
+    # Refused by the resolver at once, or (no resolver answering) the deadline: never a hang.
+    with pytest.raises((ConnectFailed, RequestTimeout)):
+        await request("no-such-miner.invalid", 4028, "summary", timeout_s=0.5)
+    assert time.monotonic() - started < 2.0
 
 
 def drip(payload: bytes, interval_s: float, chunk: int = 16) -> Behaviour:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from console.alloc import freeze_startup_heap
+from console.alloc import YOUNG_GC_THRESHOLD, freeze_startup_heap
 from drivers.cgminer.client import Reply
 from drivers.cgminer.dialects.base import Identity
 from drivers.cgminer.reading import AsicReading, BoardReading, Firmware, PoolReading
@@ -33,3 +33,5 @@ def test_the_start_up_heap_is_frozen_once_per_process() -> None:
     assert frozen > 0
     assert freeze_startup_heap() is False  # a second site, or a second call: nothing more
     assert gc.get_freeze_count() == frozen
+    # Young collections are rarer: what they find alive is the polls in flight either way.
+    assert gc.get_threshold()[0] == YOUNG_GC_THRESHOLD

@@ -7,6 +7,7 @@ the same properties are checked against real simulated miners in tests/integrati
 from __future__ import annotations
 
 import asyncio
+import itertools
 from dataclasses import dataclass, field
 
 import pytest
@@ -124,3 +125,56 @@ async def test_exceptions_from_a_driver_never_escape() -> None:
     sink = Sink()
     await Poller([Broken("x")], sink).poll_all_once()
     assert sink.failed["x"] == [ErrorKind.INTERNAL]
+
+
+async def test_stopping_leaves_no_task_or_timer_behind() -> None:
+    @dataclass
+    class Slow(Source):
+        async def read(self) -> AsicReading:
+            self.calls += 1
+            await asyncio.sleep(0.05)
+            return _reading()
+
+    # Many polls in flight when it stops: each one ends by rescheduling its device.
+    sources = [Slow(f"d{i}", interval_s=0.02) for i in range(30)]
+    sources.append(Source("hung", behaviour="hang"))
+    poller = Poller(sources, Sink(), seed=3)
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # A timer a stopped poller had left armed would start new workers in this pause.
+    await asyncio.sleep(0.2)
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+
+async def test_devices_due_close_together_start_together_and_never_early_beyond_the_window() -> (
+    None
+):
+    loop = asyncio.get_running_loop()
+    starts: dict[str, list[float]] = {}
+
+    @dataclass
+    class Timed(Source):
+        async def read(self) -> AsicReading:
+            starts.setdefault(self.device_id, []).append(loop.time())
+            return _reading()
+
+    # 1 s interval: the batch window is 5 % of it (50 ms); the second polls fall due spread over
+    # 0.9–1.1 s (±10 % jitter), one every ~2 ms on average.
+    sources = [Timed(f"d{i}", interval_s=1.0, deadline_s=0.5) for i in range(100)]
+    poller = Poller(sources, Sink(), seed=5, monotonic=loop.time)
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(1.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert all(len(times) == 2 for times in starts.values())
+    seconds = sorted(times[1] for times in starts.values())
+    # Starts of one batch happen in one loop iteration: count the distinct instants (2 ms
+    # apart or more). Started one by one, a hundred polls spread over 200 ms would make ~50.
+    instants = 1 + sum(1 for a, b in itertools.pairwise(seconds) if b - a > 0.002)
+    assert instants <= 15
+    # Early by at most the window: never sooner than 90 % of the interval minus 50 ms.
+    assert all(times[1] - times[0] >= 0.9 - 0.05 - 0.005 for times in starts.values())
