@@ -33,6 +33,7 @@ class ActionName(StrEnum):
     JOB_SUBMIT = "job.submit"  # params: the job definition (see console.workloads)
     JOB_CANCEL = "job.cancel"  # target: job id
     JOB_REPRIORITISE = "job.reprioritise"  # target: job id; params: priority (int)
+    JOB_RETRY = "job.retry"  # target: job id (a failed job back in line, attempts reset)
 
 
 class Origin(StrEnum):

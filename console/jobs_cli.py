@@ -6,6 +6,7 @@
     hashpivot jobs list [--json] [--state STATE ...]
     hashpivot jobs cancel ID
     hashpivot jobs reprioritise ID PRIORITY
+    hashpivot jobs retry ID
 
 It works on the queue in the state directory of the config (`--config`, default the bundled
 demo site), so it can run next to a console: submits are picked up by the console's watch, and
@@ -57,7 +58,9 @@ def _env_pair(text: str) -> tuple[str, str]:
 
 def add_jobs_parser(sub: Any, add_config_arg: Any) -> None:
     """Add `jobs` and its subcommands to the `hashpivot` parser."""
-    jobs = sub.add_parser("jobs", help="the AI job queue: submit, list, cancel")
+    jobs = sub.add_parser(
+        "jobs", help="the AI job queue: submit, list, cancel, reprioritise, retry"
+    )
     add_config_arg(jobs)
     jobs.add_argument("--actor", default=None, help="who (default: your login name)")
     jobs.add_argument("--reason", default="", help="why, for the audit log")
@@ -104,6 +107,11 @@ def add_jobs_parser(sub: Any, add_config_arg: Any) -> None:
     prio = jobs_sub.add_parser("reprioritise", help="change a job's priority")
     prio.add_argument("job_id", type=int, metavar="ID")
     prio.add_argument("priority", type=int)
+
+    retry = jobs_sub.add_parser(
+        "retry", help="put a failed job back in line (resumes from its checkpoint)"
+    )
+    retry.add_argument("job_id", type=int, metavar="ID")
 
 
 def cmd_jobs(args: argparse.Namespace, config_path: Path | None) -> int:
@@ -179,9 +187,9 @@ async def _run(args: argparse.Namespace, config: Any) -> int:
                 origin=Origin.CLI,
                 reason=args.reason,
             )
-        elif args.jobs_command == "cancel":
+        elif args.jobs_command in ("cancel", "retry"):
             request = ActionRequest(
-                action="job.cancel",
+                action=f"job.{args.jobs_command}",
                 target=str(args.job_id),
                 actor=actor,
                 origin=Origin.CLI,

@@ -52,6 +52,7 @@ ALLOWED_ACTIONS: Final = (
     "job.submit",
     "job.cancel",
     "job.reprioritise",
+    "job.retry",
 )
 
 log = logging.getLogger("hashpivot.mqtt.commands")
@@ -148,8 +149,8 @@ class JobSubmitCommand(_Command, frozen=True, kw_only=True, forbid_unknown_field
         return params
 
 
-class JobCancelCommand(_Command, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """job.cancel: `{"job_id": <id>}` (the integer id `jobs/state` lists)."""
+class JobIdCommand(_Command, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """job.cancel, job.retry: `{"job_id": <id>}` (the integer id `jobs/state` lists)."""
 
     job_id: JobId
 
@@ -176,8 +177,9 @@ SCHEMAS: Final[dict[str, type[_Command]]] = {
     "asic.wake": AsicCommand,
     "asic.reboot": AsicCommand,
     "job.submit": JobSubmitCommand,
-    "job.cancel": JobCancelCommand,
+    "job.cancel": JobIdCommand,
     "job.reprioritise": JobReprioritiseCommand,
+    "job.retry": JobIdCommand,
 }
 assert tuple(SCHEMAS) == ALLOWED_ACTIONS
 

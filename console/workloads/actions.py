@@ -1,5 +1,5 @@
 """GPU and job actions on the action path: `gpu.switch`, `job.submit`, `job.cancel`,
-`job.reprioritise`.
+`job.reprioritise`, `job.retry`.
 
 `WorkloadActions.register` gives the `ActionPath` a validator and a handler for each. The
 validators check the payload's shape before anything runs (so a bad MQTT message gets a clear
@@ -18,6 +18,8 @@ Payloads:
   checkpoint_dir, env).
 * `job.cancel`, target = job id.
 * `job.reprioritise`, target = job id; params: `priority` (int, -1000..1000).
+* `job.retry`, target = job id: a failed job back in line (requeued with its progress and
+  checkpoint, its attempts reset); the operator's decision after fixing what failed it.
 """
 
 from __future__ import annotations
@@ -145,6 +147,7 @@ class WorkloadActions:
             (ActionName.JOB_SUBMIT, self._submit, validate_job_submit),
             (ActionName.JOB_CANCEL, self._cancel, validate_job_target),
             (ActionName.JOB_REPRIORITISE, self._reprioritise, validate_job_reprioritise),
+            (ActionName.JOB_RETRY, self._retry, validate_job_target),
         ]
         if self._switcher is not None:
             handlers.append((ActionName.GPU_SWITCH, self._switch, validate_gpu_switch))
@@ -228,6 +231,36 @@ class WorkloadActions:
             message=(
                 f"job {job_id} is {job.state.value} on {job.gpu_uuid}: cancel requested; the "
                 "console running it checkpoints and stops it"
+            ),
+            before=before.summary(),
+            after=job.summary(),
+        )
+
+    async def _retry(self, request: ActionRequest) -> HandlerOutcome:
+        job_id = _job_id(request)
+        assert job_id is not None
+        before = await self._queue.get(job_id)
+        if before is None:
+            return HandlerOutcome(ok=False, code=ResultCode.NOT_FOUND, message=f"no job {job_id}")
+        if before.state is not JobState.FAILED:
+            return HandlerOutcome(
+                ok=False,
+                code=ResultCode.REFUSED,
+                message=f"job {job_id} is {before.state.value}; only a failed job can be retried",
+                before=before.summary(),
+            )
+        try:
+            job = await self._queue.retry(job_id)
+        except IllegalTransition as exc:  # it changed state in between
+            return HandlerOutcome(
+                ok=False, code=ResultCode.REFUSED, message=str(exc), before=before.summary()
+            )
+        return HandlerOutcome(
+            ok=True,
+            code=ResultCode.OK,
+            message=(
+                f"job {job_id} ({job.name}) back in line at priority {job.priority}, "
+                f"resuming from {job.progress:.0%}"
             ),
             before=before.summary(),
             after=job.summary(),

@@ -13,6 +13,9 @@ import pytest
 
 from console.audit import AuditLog
 from console.jobs_cli import parse_size
+from console.workloads.db import WorkloadDb
+from console.workloads.queue import JobQueue, JobState
+from drivers.processes import ProcessIdentity
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -154,3 +157,29 @@ def test_bad_input_is_a_clear_error_that_changes_nothing(config: Path) -> None:
 )
 def test_parse_size(text: str, size: int) -> None:
     assert parse_size(text) == size
+
+
+def test_retry_puts_a_failed_job_back_in_line(config: Path, tmp_path: Path) -> None:
+    assert hashpivot(config, "submit", "--name", "flaky", "--", "python", "t.py").returncode == 0
+    state = tmp_path / "state"
+
+    async def fail_it() -> None:
+        # It ran on a GPU and exited with code 3, as the supervisor books it.
+        db = WorkloadDb.in_state_dir(state)
+        try:
+            queue = JobQueue(db, state / "jobs")
+            assert await queue.claim_next("GPU-a", 80 * 2**30) is not None
+            await queue.mark_launched(1, ProcessIdentity(pid=7, create_time=1.0, cmdline=("x",)))
+            await queue.end_run(1, JobState.FAILED, progress=0.3, error="exit code 3")
+        finally:
+            db.close()
+
+    asyncio.run(fail_it())
+    retried = hashpivot(config, "--reason", "disk fixed", "retry", "1")
+    assert retried.returncode == 0, retried.stderr
+    assert retried.stdout.strip() == "job 1 (flaky) back in line at priority 0, resuming from 30%"
+    [job] = json.loads(hashpivot(config, "list", "--json").stdout)
+    assert job["state"] == "requeued" and job["attempts"] == 0 and job["progress"] == 0.3
+    again = hashpivot(config, "retry", "1")
+    assert again.returncode == 1
+    assert "job 1 is requeued; only a failed job can be retried" in again.stderr

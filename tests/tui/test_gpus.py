@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from console.model import Observed
 from console.site import Site
@@ -18,6 +18,7 @@ from console.tui.screens.jobs import JobFormScreen, JobsScreen, PriorityScreen
 from console.tui.widgets.device_sections import GpuWorkloadSection
 from console.tui.widgets.live_table import LiveTable
 from console.workloads.queue import JobState
+from drivers.processes import ProcessIdentity
 from tests.tui.pilot_helpers import open_detail, wait_until
 from tests.tui.site_fixtures import DETAIL_DEVICE, GPU_AI, GPU_MINING, FixedSite
 
@@ -223,6 +224,52 @@ async def test_jobs_screen_submit_reprioritise_and_cancel(gpu_site: Site) -> Non
             ("job.reprioritise", "tui", True),
             ("job.cancel", "tui", True),
         ]
+
+
+async def test_jobs_screen_retries_a_failed_job_after_confirmation(gpu_site: Site) -> None:
+    app = HashpivotApp(gpu_site, operator="night-shift")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, app)
+        assert gpu_site.gpus is not None
+        queue = gpu_site.gpus.workloads.queue
+        # The queued job ran somewhere and crashed: booked as the supervisor books an exit 3.
+        claimed = await queue.claim_next("GPU-elsewhere", 80 * 2**30)
+        assert claimed is not None and claimed.id == 1
+        await queue.mark_launched(1, ProcessIdentity(pid=4242, create_time=1.0, cmdline=("x",)))
+        await queue.end_run(1, JobState.FAILED, progress=0.4, error="exit code 3")
+
+        await pilot.press("j")
+        await wait_until(pilot, lambda: isinstance(app.screen, JobsScreen), "the jobs screen")
+        jobs = app.screen
+        assert isinstance(jobs, JobsScreen)
+        await wait_until(
+            pilot,
+            lambda: (j := jobs.source.job("1")) is not None and j.state is JobState.FAILED,
+            "the failed job",
+        )
+        jobs.table.move_cursor_to("1")
+        await pilot.press("r")
+        await wait_until(pilot, lambda: app.screen is not jobs, "the confirmation")
+        shown = " ".join(str(w.render()) for w in app.screen.query(Static))
+        assert "exit code 3" in shown  # why it failed, before the operator decides
+        await pilot.press("y")
+        await wait_until(
+            pilot,
+            lambda: (j := jobs.source.job("1")) is not None and j.state is JobState.REQUEUED,
+            "job 1 back in line",
+        )
+        again = await queue.get(1)
+        assert again is not None and again.attempts == 0 and again.progress == 0.4
+        # A job that has not failed is not retried: a notification says why, nothing is sent.
+        await pilot.press("r")
+        await pilot.pause(0.2)
+        assert app.screen is jobs
+        retries = [
+            (e.origin, e.ok, e.target)
+            for _, e in await gpu_site.audit.recent()
+            if e.action == "job.retry"
+        ]
+        assert retries == [("tui", True, "1")]
 
 
 async def test_palette_offers_the_gpu_switch_and_the_jobs(gpu_site: Site) -> None:

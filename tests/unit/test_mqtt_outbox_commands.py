@@ -331,6 +331,9 @@ async def test_job_commands_reach_the_real_queue(
         assert after.state is JobState.CANCELLED
         unknown = await commands.handle(cmd("job.cancel", {"job_id": 999}))
         assert unknown.reply.code == "not_found"
+        # Only a failed job goes back in line; a cancelled one is refused with the reason.
+        refused = await commands.handle(cmd("job.retry", {"job_id": job_id}))
+        assert refused.reply.code == "refused" and "only a failed job" in refused.reply.message
         entries = [e for _, e in await audit.recent()]
         assert {e.origin for e in entries} == {"mqtt"}
         # The job's environment may hold credentials: audited by name only.

@@ -1,13 +1,14 @@
-"""The Jobs screen (`j`): the AI queue, live, with submit, cancel and reprioritise.
+"""The Jobs screen (`j`): the AI queue, live, with submit, cancel, reprioritise and retry.
 
 Every row is a job: id, name, customer, rate, priority, state, GPU, runtime, progress and
 what it earned so far (the run in progress included). The queue is read from the site's
 workloads on every tick (a worker; SQLite runs off the event loop there). `n` submits a job
 (a form: name, customer, rate, minimum VRAM, priority, command line), `x` cancels the
 highlighted one (confirmed first: a running job is checkpointed and stopped), `p` changes
-its priority. Each goes through the site's action path as `job.submit`, `job.cancel`,
-`job.reprioritise` (origin TUI, the operator's name, a reason for the audit log); a refusal
-says why. Enter on a placed job opens its GPU.
+its priority, `r` puts a failed one back in line (confirmed, with why it failed). Each goes
+through the site's action path as `job.submit`, `job.cancel`, `job.reprioritise`, `job.retry`
+(origin TUI, the operator's name, a reason for the audit log); a refusal says why. Enter on
+a placed job opens its GPU.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class JobsScreen(Screen[None]):
         Binding("n", "submit", "Submit"),
         Binding("x", "cancel_job", "Cancel job"),
         Binding("p", "priority", "Priority"),
+        Binding("r", "retry_job", "Retry failed"),
     ]
 
     def __init__(self, site: ConsoleSite, performer: ActionPerformer, operator: str) -> None:
@@ -192,6 +194,42 @@ class JobsScreen(Screen[None]):
         if answer is not None:
             priority, reason = answer
             await self._perform("job.reprioritise", str(job.id), {"priority": priority}, reason)
+
+    @work(group="job-action", exit_on_error=False)
+    async def action_retry_job(self) -> None:
+        job = self.selected_job()
+        if job is None:
+            return
+        if job.state is not JobState.FAILED:
+            self.notify(
+                f"job {job.id} is {job.state.value}: only a failed job is retried", timeout=4
+            )
+            return
+        body = Text()
+        body.append("Job     ", style="bold")
+        body.append(f"{job.id} {job.name} · {job.customer or 'no customer'} · ")
+        body.append(f"{job.progress:.0%} done, ${job.earned_usd:.2f} earned\n")
+        body.append("Failed  ", style="bold")
+        body.append(f"{job.last_error or 'no reason recorded'}\n\n", style="yellow")
+        body.append(
+            "It goes back in line at its priority with its attempts reset, and resumes from "
+            "its last checkpoint on the next GPU that fits.\n\n"
+        )
+        body.append(
+            f"Sent as job.retry by {self.operator} ({Origin.TUI.value}) and recorded in the "
+            "audit log.",
+            style="dim",
+        )
+        reason = await self.app.push_screen_wait(
+            ConfirmActionScreen(
+                title=f"Retry job {job.id} {job.name}?",
+                body=body,
+                confirm_label="Retry the job",
+                cancel_label="Leave it failed",
+            )
+        )
+        if reason is not None:
+            await self._perform("job.retry", str(job.id), {}, reason)
 
     @on(VirtualTable.RowSelected, "#jobs")
     def _open_gpu(self, event: VirtualTable.RowSelected) -> None:
