@@ -29,6 +29,7 @@ from console.config import GpuConfig, SiteConfig
 from console.economics import JobOffers
 from console.events import EventHub, EventKind, Severity, SiteEvent
 from console.fleet_inputs import GpuEconomics
+from console.mining_memory import MiningMemory
 from console.model import DeviceKind, DeviceStatus, ErrorKind, GpuJobView, GpuView
 from console.store import DeviceInfo, Store
 from console.workloads.events import Step, StepEvent, StepStatus
@@ -142,24 +143,6 @@ def _nvml_failure(
     return None
 
 
-class _MiningMemory:
-    """What each GPU last did while mining, for the "what would it earn mining" estimate."""
-
-    def __init__(self) -> None:
-        self.hashrate_hs: dict[str, float] = {}
-        self.algorithm: dict[str, str] = {}
-        self.power_w: dict[str, float] = {}
-
-    def remember(self, view: GpuView) -> None:
-        if view.state != "MINING" or not view.miner_hashrate_hs:
-            return
-        self.hashrate_hs[view.uuid] = view.miner_hashrate_hs
-        if view.miner_algorithm:
-            self.algorithm[view.uuid] = view.miner_algorithm
-        if view.power_w is not None:
-            self.power_w[view.uuid] = view.power_w
-
-
 class GpuSide:
     def __init__(
         self, config: SiteConfig, actions: ActionPath, store: Store, events: EventHub
@@ -172,7 +155,7 @@ class GpuSide:
         self.driver = NvmlDriver(library=self._sim)
         self.workloads = Workloads(config, actions, self.driver)
         self._by_uuid: dict[str, GpuConfig] = {gpu.uuid: gpu for gpu in config.gpus}
-        self._mining = _MiningMemory()
+        self._mining = MiningMemory(self.workloads.db)
         self._job_states: dict[int, JobState] = {}
         self._offers: tuple[tuple[float, int], ...] = ()  # queued jobs: (rate, min VRAM)
         self._jobs_seen = JobsSeen(None, ())
@@ -185,6 +168,7 @@ class GpuSide:
         """Start NVML (never raises for a missing library: the state says why)."""
         self._check_simulation()
         await self.driver.start()
+        await self._mining.load()
         self._exits.enter_context(self.workloads.events.listen(self._on_step))
 
     def _check_simulation(self) -> None:
@@ -248,6 +232,8 @@ class GpuSide:
             view = self._view(gpu, state, reading, work, miner, now)
             self._mining.remember(view)
             self._store.record_gpu(gpu.name, view, now, _nvml_failure(state, reading, gpu.uuid))
+        if self._managed:
+            await self._mining.save()
         await self._follow_jobs(now)
 
     async def _read_miner(

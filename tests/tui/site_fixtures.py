@@ -36,8 +36,9 @@ from console.economics import (
 )
 from console.events import EventHub
 from console.fleet_inputs import FleetInputsBuilder, GpuEconomics
-from console.gpu_site import GpuSide, _MiningMemory
+from console.gpu_site import GpuSide
 from console.market import Figure, LiveValues, MarketSnapshot, StaticMarket, market_at
+from console.mining_memory import MiningMemory
 from console.model import (
     CommandedMode,
     DeviceKind,
@@ -324,7 +325,7 @@ def gpu_view(name: str, at: float, wobble: float = 0.0) -> GpuView:
 def gpu_economics(status: DeviceStatus) -> GpuEconomics | None:
     """The GPU side's own pricing of a GPU status (`GpuSide.economics`), with mining
     figures remembered for the A100 as if it had mined before."""
-    memory = _MiningMemory()
+    memory = MiningMemory()
     memory.hashrate_hs[GPU_UUIDS[GPU_AI]] = 48.0e6
     memory.algorithm[GPU_UUIDS[GPU_AI]] = "kawpow"
     memory.power_w[GPU_UUIDS[GPU_AI]] = 250.0
