@@ -4,8 +4,9 @@ A request opens a non-blocking socket, connects, writes the request bytes and re
 first NUL byte or EOF (protocol reference §1; see `client.py` for the framing rules). What is
 unusual is how it waits: the socket is never registered with the event loop. Instead one timer
 per event loop, the `_Ticker`, steps every request in flight on a 10 ms grid: try the write (a
-connect in progress answers EAGAIN), try the read, complete the request's future when the reply
-is whole, fail it when the deadline has passed.
+connect in progress answers EAGAIN on Linux, ENOTCONN with no pending error on BSD), try the
+read, complete the request's future when the reply is whole, fail it when the deadline has
+passed.
 
 Why: a poll that waits for readiness events pays, on top of its own work, for registering the
 socket with epoll, one event-loop wake-up per event (connect done, data, EOF) and the transport
@@ -124,8 +125,17 @@ class _Exchange:
                 sent = self._sock.send(self._payload)
             except BlockingIOError:
                 self.misses += 1
-                return False  # still connecting
+                return False  # still connecting (Linux)
             except OSError as exc:
+                if exc.errno == errno.ENOTCONN:
+                    # BSD and macOS say "not connected" while the connect is in progress; the
+                    # socket's pending error tells a connect still under way from one that
+                    # failed.
+                    pending = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    if pending == 0:
+                        self.misses += 1
+                        return False
+                    exc = OSError(pending, os.strerror(pending))
                 self._finish_error(ConnectFailed(self._host, self._port, _reason(exc)))
                 return True
             if sent < len(self._payload):  # connected, but the socket buffer took only part
