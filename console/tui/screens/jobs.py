@@ -164,26 +164,11 @@ class JobsScreen(Screen[None]):
             if job.state in ACTIVE
             else f"Job {job.id} {job.name} leaves the queue and never starts."
         )
-        body = Text()
-        body.append("Job     ", style="bold")
-        body.append(f"{job.id} {job.name} · {job.customer or 'no customer'} · ")
-        body.append(f"${job.rate_usd_per_gpu_hour:.2f}/GPU-h · {job.progress:.0%} done\n\n")
+        body = Text(f"${job.rate_usd_per_gpu_hour:.2f}/GPU-h · {job.progress:.0%} done\n\n")
         body.append(effect + "\n\n")
-        body.append(
-            f"Sent as job.cancel by {self.operator} ({Origin.TUI.value}) and recorded in the "
-            "audit log.",
-            style="dim",
+        await self._confirm_and_perform(
+            job, "job.cancel", body, "Cancel job", "Cancel the job", "Keep it"
         )
-        reason = await self.app.push_screen_wait(
-            ConfirmActionScreen(
-                title=f"Cancel job {job.id} {job.name}?",
-                body=body,
-                confirm_label="Cancel the job",
-                cancel_label="Keep it",
-            )
-        )
-        if reason is not None:
-            await self._perform("job.cancel", str(job.id), {}, reason)
 
     @work(group="job-action", exit_on_error=False)
     async def action_priority(self) -> None:
@@ -205,31 +190,40 @@ class JobsScreen(Screen[None]):
                 f"job {job.id} is {job.state.value}: only a failed job is retried", timeout=4
             )
             return
-        body = Text()
-        body.append("Job     ", style="bold")
-        body.append(f"{job.id} {job.name} · {job.customer or 'no customer'} · ")
-        body.append(f"{job.progress:.0%} done, ${job.earned_usd:.2f} earned\n")
+        body = Text(f"{job.progress:.0%} done, ${job.earned_usd:.2f} earned\n")
         body.append("Failed  ", style="bold")
         body.append(f"{job.last_error or 'no reason recorded'}\n\n", style="yellow")
         body.append(
             "It goes back in line at its priority with its attempts reset, and resumes from "
             "its last checkpoint on the next GPU that fits.\n\n"
         )
+        await self._confirm_and_perform(
+            job, "job.retry", body, "Retry job", "Retry the job", "Leave it failed"
+        )
+
+    async def _confirm_and_perform(
+        self, job: Job, action: str, details: Text, title: str, confirm: str, keep: str
+    ) -> None:
+        """Ask the operator (the job, `details`, where it is recorded; a reason), then send."""
+        body = Text()
+        body.append("Job     ", style="bold")
+        body.append(f"{job.id} {job.name} · {job.customer or 'no customer'} · ")
+        body.append_text(details)
         body.append(
-            f"Sent as job.retry by {self.operator} ({Origin.TUI.value}) and recorded in the "
+            f"Sent as {action} by {self.operator} ({Origin.TUI.value}) and recorded in the "
             "audit log.",
             style="dim",
         )
         reason = await self.app.push_screen_wait(
             ConfirmActionScreen(
-                title=f"Retry job {job.id} {job.name}?",
+                title=f"{title} {job.id} {job.name}?",
                 body=body,
-                confirm_label="Retry the job",
-                cancel_label="Leave it failed",
+                confirm_label=confirm,
+                cancel_label=keep,
             )
         )
         if reason is not None:
-            await self._perform("job.retry", str(job.id), {}, reason)
+            await self._perform(action, str(job.id), {}, reason)
 
     @on(VirtualTable.RowSelected, "#jobs")
     def _open_gpu(self, event: VirtualTable.RowSelected) -> None:
