@@ -26,7 +26,7 @@ import pytest
 from console.workloads.db import WorkloadDb
 from console.workloads.queue import JobQueue, JobState
 from simulators.gpu_state import STATE_ENV
-from tests.tui.conftest import gpu_site_toml
+from tests.gpu_site import gpu_site_toml
 
 pytestmark = pytest.mark.slow
 
@@ -73,9 +73,8 @@ async def wait_for(check: object, what: str, timeout_s: float = 90.0) -> None:
 async def test_a_stop_signal_stops_the_site_in_order(
     tmp_path: Path, signum: signal.Signals, exit_code: int
 ) -> None:
-    config = gpu_site_toml(tmp_path)
-    # The idle GPU starts in AI mode, so the queued job runs on it.
-    config.write_text(config.read_text().replace('initial_mode = "idle"', 'initial_mode = "ai"'))
+    # The second GPU starts in AI mode, so the queued job runs on it.
+    config = gpu_site_toml(tmp_path, modes=("mining", "ai"))
     state = tmp_path / "state"
     sim_dir = state / "gpu-sim"
 

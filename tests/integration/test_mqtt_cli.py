@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_mqtt_gpu import gpu_site_toml
+from tests.gpu_site import gpu_site_toml
 from tests.mqtt_broker import Mosquitto, Subscriber, broker, make_broker, retained
 
 __all__ = ["broker", "make_broker"]
@@ -221,7 +221,12 @@ def headless_gpus(tmp_path: Path, broker: Mosquitto) -> Iterator[Headless]:
     """`hashpivot headless` on a simulated GPU site: one RTX 4090 mining (a simulated miner
     process with its HTTP API), one AI job queued, commands on."""
     config = gpu_site_toml(
-        tmp_path, site="gpu-cli", mqtt="commands = true\npublish_interval_s = 0.2\n"
+        tmp_path,
+        site="gpu-cli",
+        modes=("mining",),
+        models=("rtx4090",),
+        gpu_poll_interval_s=0.25,
+        mqtt="commands = true\npublish_interval_s = 0.2\n",
     )
     log = tmp_path / "headless-gpus.log"
     with log.open("wb") as out:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,82 +22,11 @@ from console.headless.settings import resolve
 from console.headless.topics import ha_object_id
 from console.site import Site
 from simulators.gpu_state import _gpu_uuid
+from tests.gpu_site import SEED, gpu_site_toml
 from tests.ha_discovery import render, validate
 from tests.mqtt_broker import Mosquitto, Subscriber, broker, make_broker, publish, unique_prefix
 
 __all__ = ["broker", "make_broker"]
-
-SEED = 7
-MINER_ARGV = [
-    "{python}", "-m", "simulators.gpu_miner", "--api-port", "{api_port}",
-    "--dag-seconds", "0.2", "--ramp-seconds", "0.1",
-]  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def gpu_site_toml(
-    root: Path,
-    *,
-    site: str,
-    mqtt: str,
-    modes: tuple[str, ...] = ("mining",),
-    models: tuple[str, ...] = ("rtx4090",),
-) -> Path:
-    """A simulated GPU site (one `[[gpus]]` per mode, simulated miners, one queued AI job
-    "finetune" at 1.5 USD/GPU-hour), switch deadlines short enough for tests, `[mqtt]` as
-    given. Shared with the `hashpivot headless` process tests (test_mqtt_cli.py)."""
-    text = f"""
-[site]
-name = "{site}"
-state_dir = "{root / "state"}"
-
-[host]
-enabled = false
-
-[poller]
-gpu_poll_interval_s = 0.25
-
-[workloads]
-min_dwell_s = 0
-min_gain_fraction = 0
-verify_free_timeout_s = 5
-verify_poll_s = 0.1
-launch_confirm_timeout_s = 20
-miner_ready_timeout_s = 20
-job_grace_s = 10
-watch_interval_s = 0.2
-
-[mqtt]
-{mqtt}
-
-[gpu_simulation]
-models = {json.dumps(list(models))}
-seed = {SEED}
-
-[[gpu_simulation.jobs]]
-name = "finetune"
-customer = "acme"
-rate_usd_per_gpu_hour = 1.5
-min_vram_gb = 16
-total_steps = 100000
-"""
-    for index, mode in enumerate(modes):
-        text += f"""
-[[gpus]]
-name = "g{index}"
-uuid = "{_gpu_uuid(SEED, index)}"
-initial_mode = "{mode}"
-miner_argv = {json.dumps(MINER_ARGV)}
-miner_api_port = {free_port()}
-"""
-    path = root / f"{site}.toml"
-    path.write_text(text)
-    return path
 
 
 class Run:
@@ -119,10 +47,8 @@ async def running(
     prefix = unique_prefix(request.node.name)
     path = gpu_site_toml(
         tmp_path,
-        site="gpus",
         mqtt=f'url = "{broker.url}/{prefix}"\ncommands = true\npublish_interval_s = 0.1\n',
-        modes=("mining", "idle"),
-        models=("rtx4090", "a100-80gb"),
+        gpu_poll_interval_s=0.25,
     )
     config = load_config(path)
     async with Site(config) as site:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -20,67 +18,12 @@ from console.config import load_config
 from console.model import DeviceStatus, Observed
 from console.site import Site
 from console.workloads.queue import JobState
-from simulators.gpu_state import _gpu_uuid
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def site_config(root: Path) -> Path:
-    miner = [
-        "{python}", "-m", "simulators.gpu_miner", "--api-port", "{api_port}",
-        "--dag-seconds", "0.2", "--ramp-seconds", "0.1",
-    ]  # fmt: skip
-    text = f"""
-[site]
-name = "gpus"
-state_dir = "{root / "state"}"
-
-[poller]
-gpu_poll_interval_s = 0.2
-
-[workloads]
-min_dwell_s = 0
-min_gain_fraction = 0
-verify_free_timeout_s = 5
-verify_poll_s = 0.1
-launch_confirm_timeout_s = 20
-miner_ready_timeout_s = 20
-job_grace_s = 10
-watch_interval_s = 0.2
-
-[gpu_simulation]
-models = ["rtx4090", "a100-80gb"]
-seed = 7
-
-[[gpu_simulation.jobs]]
-name = "finetune"
-customer = "acme"
-rate_usd_per_gpu_hour = 1.5
-min_vram_gb = 16
-total_steps = 100000
-"""
-    for index, mode in enumerate(("mining", "idle")):
-        text += f"""
-[[gpus]]
-name = "g{index}"
-uuid = "{_gpu_uuid(7, index)}"
-initial_mode = "{mode}"
-miner_argv = {json.dumps(miner)}
-miner_api_port = {free_port()}
-"""
-    path = root / "site.toml"
-    path.write_text(text)
-    return path
+from tests.gpu_site import gpu_site_toml
 
 
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Site]:
-    site = Site(load_config(site_config(tmp_path)))
+    site = Site(load_config(gpu_site_toml(tmp_path)))
     async with site:
         task = asyncio.create_task(site.run())
         try:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,7 +12,7 @@ from textual.widgets import Input
 from console.config import load_config
 from console.site import Site
 from simulators.asic import AsicFleet, Fault, MinerSpec
-from simulators.gpu_state import _gpu_uuid
+from tests.gpu_site import gpu_site_toml
 
 
 @pytest.fixture(autouse=True)
@@ -91,65 +89,6 @@ async def live_site(tmp_path: Path, live_fleet: AsicFleet) -> Site:
 async def quick_lost_site(tmp_path: Path, live_fleet: AsicFleet) -> Site:
     """The same site, where a device that stops answering is lost after 2 s, not 2 min."""
     return make_site(tmp_path, live_fleet, "stale_after_s = 1.0\nlost_after_s = 2.0\n")
-
-
-def gpu_site_toml(root: Path, *, broken_miner_on: str | None = None) -> Path:
-    """Two simulated GPUs (an RTX 4090 mining, an A100 idle) and one queued AI job, with fast
-    miners and switches. `broken_miner_on` gives that GPU a miner that exits at once, so a
-    switch to mining fails at launch."""
-    miner = [
-        "{python}", "-m", "simulators.gpu_miner", "--api-port", "{api_port}",
-        "--dag-seconds", "0.2", "--ramp-seconds", "0.1",
-    ]  # fmt: skip
-    broken = ["{python}", "-c", "import sys; sys.exit(3)"]
-    text = f"""
-[site]
-name = "gpus"
-state_dir = "{root / "state"}"
-[host]
-enabled = false
-[poller]
-gpu_poll_interval_s = 0.2
-[workloads]
-min_dwell_s = 0
-min_gain_fraction = 0
-verify_free_timeout_s = 5
-verify_poll_s = 0.1
-launch_confirm_timeout_s = 20
-miner_ready_timeout_s = 20
-job_grace_s = 10
-watch_interval_s = 0.2
-[gpu_simulation]
-models = ["rtx4090", "a100-80gb"]
-seed = 7
-[[gpu_simulation.jobs]]
-name = "finetune"
-customer = "acme"
-rate_usd_per_gpu_hour = 1.5
-min_vram_gb = 16
-total_steps = 100000
-"""
-    for index, mode in enumerate(("mining", "idle")):
-        name = f"g{index}"
-        argv = broken if name == broken_miner_on else miner
-        text += f"""
-[[gpus]]
-name = "{name}"
-uuid = "{_gpu_uuid(7, index)}"
-initial_mode = "{mode}"
-miner_argv = {json.dumps(argv)}
-miner_api_port = {free_port()}
-"""
-    path = root / "site.toml"
-    path.write_text(text)
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture
