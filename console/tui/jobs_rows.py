@@ -8,34 +8,23 @@ Runtime and earnings of a running job include the run in progress, at the snapsh
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
 
 from console.model import MISSING, fmt_usd
 from console.tui.detail_fields import fmt_duration
-from console.tui.widgets.virtual_table import Cell, TableColumn
+from console.tui.widgets.virtual_table import Cell, PlainColumn, TableColumn
 from console.workloads.queue import ACTIVE, WAITING, Job, JobState
 
-
-@dataclass(frozen=True)
-class JobColumn:
-    key: str
-    label: str
-    width: int
-    right: bool
-    priority: int
-
-
 COLUMNS = (
-    JobColumn("id", "Id", 5, True, 0),
-    JobColumn("name", "Name", 16, False, 1),
-    JobColumn("customer", "Customer", 12, False, 8),
-    JobColumn("rate", "$/GPU-h", 9, True, 6),
-    JobColumn("priority", "Prio", 4, True, 7),
-    JobColumn("state", "State", 10, False, 2),
-    JobColumn("gpu", "GPU", 10, False, 5),
-    JobColumn("runtime", "Runtime", 10, True, 9),
-    JobColumn("progress", "Done", 6, True, 3),
-    JobColumn("earned", "Earned", 9, True, 4),
+    PlainColumn("id", "Id", 5, True, 0),
+    PlainColumn("name", "Name", 16, False, 1),
+    PlainColumn("customer", "Customer", 12, False, 8),
+    PlainColumn("rate", "$/GPU-h", 9, True, 6),
+    PlainColumn("priority", "Prio", 4, True, 7),
+    PlainColumn("state", "State", 10, False, 2),
+    PlainColumn("gpu", "GPU", 10, False, 5),
+    PlainColumn("runtime", "Runtime", 10, True, 9),
+    PlainColumn("progress", "Done", 6, True, 3),
+    PlainColumn("earned", "Earned", 9, True, 4),
 )
 
 STATE_STYLE = {

@@ -14,7 +14,6 @@ detail.
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -40,25 +39,15 @@ from console.tui.what_if import (
     signed_usd,
     usd,
 )
-from console.tui.widgets.virtual_table import Cell, TableColumn, VirtualTable
-
-
-@dataclass(frozen=True)
-class WhatIfColumn:
-    key: str
-    label: str
-    width: int
-    right: bool
-    priority: int
-
+from console.tui.widgets.virtual_table import Cell, PlainColumn, TableColumn, VirtualTable
 
 COLUMNS = (
-    WhatIfColumn("name", "Name", 16, False, 0),
-    WhatIfColumn("now", "Profit now", 10, True, 2),
-    WhatIfColumn("then", "Profit if", 10, True, 1),
-    WhatIfColumn("change", "Change", 9, True, 3),
-    WhatIfColumn("be_kwh", "Breakeven pwr", 13, True, 4),
-    WhatIfColumn("be_btc", "Breakeven BTC", 13, True, 5),
+    PlainColumn("name", "Name", 16, False, 0),
+    PlainColumn("now", "Profit now", 10, True, 2),
+    PlainColumn("then", "Profit if", 10, True, 1),
+    PlainColumn("change", "Change", 9, True, 3),
+    PlainColumn("be_kwh", "Breakeven pwr", 13, True, 4),
+    PlainColumn("be_btc", "Breakeven BTC", 13, True, 5),
 )
 _LABELS = {c.key: c.label for c in COLUMNS}
 

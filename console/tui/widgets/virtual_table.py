@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 from rich.cells import cell_len, set_cell_size
@@ -49,6 +50,17 @@ class TableColumn(Protocol):
     def right(self) -> bool: ...
     @property
     def priority(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class PlainColumn:
+    """A `TableColumn` and nothing more, for tables whose source formats its own cells."""
+
+    key: str
+    label: str
+    width: int
+    right: bool
+    priority: int  # lower is more important: dropped from the highest up when space runs out
 
 
 class TableSource(Protocol):
