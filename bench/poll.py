@@ -15,9 +15,12 @@ Each line also shows the simulator's CPU share over the same window: near 100 % 
 simulator, not the client, set the pace, and the client's figures are then pessimistic (an idle
 client spends more CPU per poll).
 
-`--fleet-check` instead runs hashpivot's real poller over the fleet at `--interval` seconds for
-`--seconds` after one warm-up cycle and reports the client's CPU use as a share of one core
-(the "10,000 miners at 30 s" question, measured rather than extrapolated).
+`--fleet-check` instead runs hashpivot's real poller over the fleet at `--interval` seconds and
+reports the client's CPU use as a share of one core (the "10,000 miners at 30 s" question,
+measured rather than extrapolated). The window is a whole number of intervals (`--seconds`
+rounded up) and starts 1.5 intervals in: every device is polled at start, so a window that is
+not a whole number of cycles, or that starts on a cycle boundary, counts some cycles' polls
+twice or not at all. This way it holds exactly that many cycles of the fleet.
 
     ./dev bench poll --miners 1000 --seconds 10
     ./dev bench poll --miners 10000 --fleet-check --interval 30 --seconds 60
@@ -30,6 +33,7 @@ import asyncio
 import contextlib
 import gc
 import itertools
+import math
 import os
 import resource
 import subprocess
@@ -247,7 +251,10 @@ async def fleet_check(
     poller = Poller(sources, store, max_concurrency=256, classify=classify_error)
     freeze_startup_heap()  # as `Site.run` does when the console starts polling
     task = asyncio.create_task(poller.run())
-    await asyncio.sleep(interval_s)  # the start-up burst polls everything at once: skip it
+    # Every device is polled at start and then every interval ± 10 % jitter: from half an
+    # interval after the first cycle, each later cycle's polls fall inside one interval-long
+    # stretch, so a window of whole intervals starting there holds whole cycles only.
+    await asyncio.sleep(1.5 * interval_s)
     gc_clock = GcClock()
     gc.callbacks.append(gc_clock)
     done0, times0, wall0 = poller.polls_completed, os.times(), time.perf_counter()
@@ -324,22 +331,18 @@ def main() -> None:
     )
     try:
         if args.fleet_check:
+            cycles = max(1, math.ceil(args.seconds / args.interval - 1e-9))
+            window_s = cycles * args.interval
             with asyncio.Runner(loop_factory=loop_factory) as runner:
-                r = runner.run(fleet_check(endpoints, args.interval, args.seconds, args.floor))
+                r = runner.run(fleet_check(endpoints, args.interval, window_s, args.floor))
             label = "fleet-floor" if args.floor else "fleet-check"
-            # The window starts one interval after the start-up burst, whose echo (every device
-            # polled at once, then ±10 % jitter) still bunches the polls: the measured rate is
-            # above the fleet's average of miners ÷ interval. The per-poll cost at the average
-            # rate is the steady figure (jitter spreads the schedule evenly within minutes).
-            steady_per_s = r["devices"] / args.interval
             print(
-                f"{label}  {r['devices']} miners @ {args.interval:g} s: "
-                f"{r['polls_per_s']:.0f} polls/s, client CPU {100 * r['cpu_share']:.1f}% of one "
-                f"core, {r['cpu_ms_per_poll']:.3f} ms/poll, {r['fresh']} fresh "
-                f"(kernel {100 * r['kernel_share']:.0f}% of it, cyclic GC "
-                f"{100 * r['gc_share']:.0f}% in {r['gc_runs']} runs); at the average "
-                f"{steady_per_s:.0f} polls/s: "
-                f"{100 * r['cpu_ms_per_poll'] * steady_per_s / 1000:.1f}% of one core; "
+                f"{label}  {r['devices']} miners @ {args.interval:g} s, {cycles} whole "
+                f"cycle(s) ({window_s:g} s): {r['polls_per_s']:.0f} polls/s (fleet average "
+                f"{r['devices'] / args.interval:.0f}/s), client CPU "
+                f"{100 * r['cpu_share']:.1f}% of one core, {r['cpu_ms_per_poll']:.3f} ms/poll, "
+                f"{r['fresh']} fresh (kernel {100 * r['kernel_share']:.0f}% of it, cyclic GC "
+                f"{100 * r['gc_share']:.0f}% in {r['gc_runs']} runs); "
                 f"load average {os.getloadavg()[0]:.2f}"
             )
             return
