@@ -354,7 +354,8 @@ class EarningsLedger:
 
     async def _run(self, fn: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
-        return await asyncio.wait_for(loop.run_in_executor(self._executor, fn), DB_DEADLINE_S)
+        async with asyncio.timeout(DB_DEADLINE_S):
+            return await loop.run_in_executor(self._executor, fn)
 
     async def open_writer(self) -> None:
         """Take the lock and restore; fall back to reading if another process accrues."""

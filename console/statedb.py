@@ -76,7 +76,10 @@ class StateDb:
     async def run(self, fn: Callable[[], T]) -> T:
         """Run `fn` (which uses `connection()` / `transaction()`) on the database thread."""
         loop = asyncio.get_running_loop()
-        return await asyncio.wait_for(loop.run_in_executor(self._executor, fn), self.call_timeout_s)
+        # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` swallows a cancellation
+        # that arrives as the call completes, and a loop cancelled at shutdown runs on forever.
+        async with asyncio.timeout(self.call_timeout_s):
+            return await loop.run_in_executor(self._executor, fn)
 
     def close(self) -> None:
         def _close() -> None:

@@ -133,7 +133,8 @@ async def http_get(
     delimited by Content-Length, chunked encoding, or the server closing. The deadline covers
     connect and read."""
     try:
-        return await asyncio.wait_for(_get(host, port, path, max_bytes), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            return await _get(host, port, path, max_bytes)
     except TimeoutError:
         raise MinerTimeout(
             f"{host}:{port}{path}: no complete reply within {timeout_s:g} s"

@@ -498,10 +498,8 @@ class NvmlDriver:
             self._xid = None
         if self._initialised and not self._hangs and not self._wedged:
             try:
-                await asyncio.wait_for(
-                    asyncio.wrap_future(self._worker.submit(pynvml.nvmlShutdown)),
-                    self._tick_deadline_s,
-                )
+                async with asyncio.timeout(self._tick_deadline_s):
+                    await asyncio.wrap_future(self._worker.submit(pynvml.nvmlShutdown))
             except (TimeoutError, pynvml.NVMLError) as exc:
                 log.warning("nvmlShutdown did not complete: %r", exc)
         self._initialised = False
@@ -523,7 +521,8 @@ class NvmlDriver:
         job = _Job()
         fut = self._worker.submit(lambda: self._init_blocking(job))
         try:
-            result = await asyncio.wait_for(asyncio.wrap_future(fut), self._init_deadline_s)
+            async with asyncio.timeout(self._init_deadline_s):
+                result = await asyncio.wrap_future(fut)
         except Exception as exc:
             if not isinstance(exc, TimeoutError):
                 log.exception("NVML initialisation failed")
@@ -668,7 +667,8 @@ class NvmlDriver:
             return job  # nothing is polled; `_absorb` says why
         fut = self._worker.submit(lambda: self._poll_blocking(job, targets))
         try:
-            await asyncio.wait_for(asyncio.wrap_future(fut), deadline_s)
+            async with asyncio.timeout(deadline_s):
+                await asyncio.wrap_future(fut)
         except TimeoutError:
             job.cancelled = True
             current = job.current
@@ -1033,7 +1033,8 @@ class NvmlDriver:
     async def _command(self, gpu: _Gpu, fn: Callable[[], _T]) -> _T:
         fut = self._worker.submit(fn)
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(fut), self._tick_deadline_s)
+            async with asyncio.timeout(self._tick_deadline_s):
+                return await asyncio.wrap_future(fut)
         except TimeoutError:
             self._hangs[gpu.uuid] = _Hang(gpu.uuid, "power limit write", time.monotonic(), fut)
             self._replace_worker()

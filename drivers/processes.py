@@ -197,9 +197,8 @@ class ProcessRunner:
     async def call(self, fn: Any, *args: Any) -> Any:
         """Run a blocking function on the executor under the deadline."""
         loop = asyncio.get_running_loop()
-        return await asyncio.wait_for(
-            loop.run_in_executor(self._executor, fn, *args), self.call_timeout_s
-        )
+        async with asyncio.timeout(self.call_timeout_s):
+            return await loop.run_in_executor(self._executor, fn, *args)
 
     async def launch(self, spec: LaunchSpec) -> ManagedProcess:
         popen, identity = await self.call(self._launch_blocking, spec)

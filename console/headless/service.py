@@ -161,9 +161,8 @@ class Bridge:
         self._inventory = loop.create_future()
         await self.transport.subscribe(self.topics.inventory)
         try:
-            previous_bytes = await asyncio.wait_for(
-                asyncio.shield(self._inventory), INVENTORY_WAIT_S
-            )
+            async with asyncio.timeout(INVENTORY_WAIT_S):
+                previous_bytes = await asyncio.shield(self._inventory)
         except TimeoutError:
             previous_bytes = b""
         finally:
@@ -356,7 +355,8 @@ class Bridge:
             await self.flush(FLUSH_S)
             await self.transport.stop()
             with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(transport, FLUSH_S + 10)
+                async with asyncio.timeout(FLUSH_S + 10):
+                    await transport
             stopping.cancel()
 
 

@@ -292,7 +292,8 @@ class MqttTransport:
             failures += 1
             log.warning("MQTT broker %s: %s; retrying in %.1f s", where, self.last_error, delay)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._stopping.wait()
 
     async def _session(self, client: aiomqtt.Client) -> None:
         client.pending_calls_threshold = 1_000_000  # QoS 1 bursts are expected, not a warning

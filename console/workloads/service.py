@@ -115,7 +115,8 @@ class Workloads:
         actions' results (already audited)."""
         await self.supervisor.recover()
         with contextlib.suppress(TimeoutError):
-            nvml = await asyncio.wait_for(self.probe.sample(), 10.0)
+            async with asyncio.timeout(10.0):
+                nvml = await self.probe.sample()
             for reading in nvml.gpus:
                 slot = self.supervisor.slots.get(reading.static.uuid)
                 if slot is not None:

@@ -380,7 +380,8 @@ class Switcher:
         )
 
     async def _read(self) -> NvmlState:
-        return await asyncio.wait_for(self.probe.sample(), PROBE_TIMEOUT_S)
+        async with asyncio.timeout(PROBE_TIMEOUT_S):
+            return await self.probe.sample()
 
     @staticmethod
     def _find(nvml: NvmlState, uuid: str) -> GpuReading | None:
@@ -843,9 +844,8 @@ class Switcher:
         )
         if slot.config.privileged and self.tuner is not None:
             try:
-                done = await asyncio.wait_for(
-                    self.tuner.prepare(slot.uuid, run.target, limit), TUNER_TIMEOUT_S
-                )
+                async with asyncio.timeout(TUNER_TIMEOUT_S):
+                    done = await self.tuner.prepare(slot.uuid, run.target, limit)
             except Exception as exc:
                 raise _Stop(
                     ResultCode.FAILED,
@@ -991,10 +991,10 @@ class Switcher:
                     f"miner exited before hashing ({status.describe()}); see {proc.log_path}",
                 )
             try:
-                hashrate = await asyncio.wait_for(
-                    self.miner_probe.hashrate_hs(port, slot.config.miner_api_dialect),
-                    MINER_API_TIMEOUT_S,
-                )
+                async with asyncio.timeout(MINER_API_TIMEOUT_S):
+                    hashrate = await self.miner_probe.hashrate_hs(
+                        port, slot.config.miner_api_dialect
+                    )
             except Exception as exc:  # any API trouble is "not ready yet" until the deadline
                 last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:
