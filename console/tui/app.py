@@ -152,6 +152,10 @@ class HashpivotApp(App[None]):
             self._startup_ticker.stop()
 
     def tick(self) -> None:
+        if not self.is_running:
+            # Shutting down: Textual is removing the screens' widgets while they are still on
+            # the stack, and a tick landing now would query widgets that are already gone.
+            return
         snapshot = self.site.snapshot()
         self.last_snapshot = snapshot
         for event in self._freshness.update(snapshot):
