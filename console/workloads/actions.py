@@ -33,6 +33,7 @@ from console.workloads.queue import (
     ACTIVE,
     WAITING,
     IllegalTransition,
+    Job,
     JobNotFound,
     JobQueue,
     JobSpecError,
@@ -87,6 +88,16 @@ def _job_id(request: ActionRequest) -> int | None:
     if target is None or not target.isdigit() or int(target) < 1:
         return None
     return int(target)
+
+
+def _no_job(job_id: int) -> HandlerOutcome:
+    return HandlerOutcome(ok=False, code=ResultCode.NOT_FOUND, message=f"no job {job_id}")
+
+
+def _refused(message: str, before: Job) -> HandlerOutcome:
+    return HandlerOutcome(
+        ok=False, code=ResultCode.REFUSED, message=message, before=before.summary()
+    )
 
 
 def validate_job_target(request: ActionRequest) -> str | None:
@@ -180,18 +191,21 @@ class WorkloadActions:
             after=job.summary(),
         )
 
-    async def _cancel(self, request: ActionRequest) -> HandlerOutcome:
+    async def _job_now(self, request: ActionRequest) -> tuple[int, Job | None]:
+        """The request's job id (checked by `validate_job_target` before dispatch) and that
+        job as the queue has it now (None if there is no such job)."""
         job_id = _job_id(request)
         assert job_id is not None
-        before = await self._queue.get(job_id)
+        return job_id, await self._queue.get(job_id)
+
+    async def _cancel(self, request: ActionRequest) -> HandlerOutcome:
+        job_id, before = await self._job_now(request)
         if before is None:
-            return HandlerOutcome(ok=False, code=ResultCode.NOT_FOUND, message=f"no job {job_id}")
+            return _no_job(job_id)
         try:
             job = await self._queue.cancel(job_id)
         except IllegalTransition as exc:
-            return HandlerOutcome(
-                ok=False, code=ResultCode.REFUSED, message=str(exc), before=before.summary()
-            )
+            return _refused(str(exc), before)
         if job.state is JobState.CANCELLED:
             return HandlerOutcome(
                 ok=True,
@@ -237,24 +251,17 @@ class WorkloadActions:
         )
 
     async def _retry(self, request: ActionRequest) -> HandlerOutcome:
-        job_id = _job_id(request)
-        assert job_id is not None
-        before = await self._queue.get(job_id)
+        job_id, before = await self._job_now(request)
         if before is None:
-            return HandlerOutcome(ok=False, code=ResultCode.NOT_FOUND, message=f"no job {job_id}")
+            return _no_job(job_id)
         if before.state is not JobState.FAILED:
-            return HandlerOutcome(
-                ok=False,
-                code=ResultCode.REFUSED,
-                message=f"job {job_id} is {before.state.value}; only a failed job can be retried",
-                before=before.summary(),
+            return _refused(
+                f"job {job_id} is {before.state.value}; only a failed job can be retried", before
             )
         try:
             job = await self._queue.retry(job_id)
         except IllegalTransition as exc:  # it changed state in between
-            return HandlerOutcome(
-                ok=False, code=ResultCode.REFUSED, message=str(exc), before=before.summary()
-            )
+            return _refused(str(exc), before)
         return HandlerOutcome(
             ok=True,
             code=ResultCode.OK,
@@ -267,17 +274,13 @@ class WorkloadActions:
         )
 
     async def _reprioritise(self, request: ActionRequest) -> HandlerOutcome:
-        job_id = _job_id(request)
-        assert job_id is not None
-        before = await self._queue.get(job_id)
+        job_id, before = await self._job_now(request)
         if before is None:
-            return HandlerOutcome(ok=False, code=ResultCode.NOT_FOUND, message=f"no job {job_id}")
+            return _no_job(job_id)
         try:
             job = await self._queue.reprioritise(job_id, int(request.params["priority"]))
         except (IllegalTransition, JobSpecError, JobNotFound) as exc:
-            return HandlerOutcome(
-                ok=False, code=ResultCode.REFUSED, message=str(exc), before=before.summary()
-            )
+            return _refused(str(exc), before)
         note = "" if job.state in WAITING else " (applies the next time it waits in the queue)"
         return HandlerOutcome(
             ok=True,

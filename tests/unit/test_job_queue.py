@@ -46,6 +46,14 @@ async def queue(tmp_path: Path, clock: Clock) -> AsyncIterator[JobQueue]:
     db.close()
 
 
+async def start_run(queue: JobQueue, job_id: int) -> None:
+    """Claim the (only waiting) job on GPU-a, launch it and see it running."""
+    claimed = await queue.claim_next("GPU-a", None)
+    assert claimed is not None and claimed.id == job_id
+    await queue.mark_launched(job_id, IDENT)
+    await queue.mark_running(job_id)
+
+
 def spec(name: str = "train", **kw: object) -> JobSpec:
     base: dict[str, object] = {"argv": ["python", "train.py"], "name": name}
     base.update(kw)
@@ -170,9 +178,7 @@ async def test_reprioritise_and_retry(queue: JobQueue) -> None:
     assert (await queue.reprioritise(job.id, 50)).priority == 50
     with pytest.raises(JobSpecError):
         await queue.reprioritise(job.id, 5000)
-    await queue.claim_next("GPU-a", None)
-    await queue.mark_launched(job.id, IDENT)
-    await queue.mark_running(job.id)
+    await start_run(queue, job.id)
     failed = await queue.end_run(job.id, JobState.FAILED, error="exit code 1")
     assert failed.state is JobState.FAILED and failed.last_error == "exit code 1"
     with pytest.raises(IllegalTransition):
@@ -185,9 +191,7 @@ async def test_requeue_after_max_attempts_fails_the_job(queue: JobQueue) -> None
     job = await queue.submit(spec())
     final: Job | None = None
     for _ in range(3):
-        await queue.claim_next("GPU-a", None)
-        await queue.mark_launched(job.id, IDENT)
-        await queue.mark_running(job.id)
+        await start_run(queue, job.id)
         final = await queue.end_run(job.id, JobState.REQUEUED, error="process gone")
     assert final is not None and final.state is JobState.FAILED
     assert final.last_error is not None and "max_attempts" in final.last_error
@@ -199,15 +203,11 @@ async def test_preemptions_that_checkpoint_do_not_use_up_attempts(queue: JobQueu
     job = await queue.submit(spec())
     booked: Job | None = None
     for _ in range(10):  # more than max_attempts (3)
-        await queue.claim_next("GPU-a", None)
-        await queue.mark_launched(job.id, IDENT)
-        await queue.mark_running(job.id)
+        await start_run(queue, job.id)
         booked = await queue.end_run(job.id, JobState.REQUEUED, progress=0.1, checkpointed=True)
     assert booked is not None and booked.state is JobState.REQUEUED and booked.attempts == 0
     for _ in range(3):
-        await queue.claim_next("GPU-a", None)
-        await queue.mark_launched(job.id, IDENT)
-        await queue.mark_running(job.id)
+        await start_run(queue, job.id)
         booked = await queue.end_run(job.id, JobState.REQUEUED, error="process gone")
     assert booked is not None and booked.state is JobState.FAILED
 
@@ -218,9 +218,7 @@ async def test_everything_survives_reopening(tmp_path: Path, clock: Clock) -> No
     queue = JobQueue(db, state / "jobs", clock=clock)
     intents = IntentStore(db, clock=clock)
     job = await queue.submit(spec(rate_usd_per_gpu_hour=1.0, env={"DATA": "/d"}))
-    await queue.claim_next("GPU-a", None)
-    await queue.mark_launched(job.id, IDENT)
-    await queue.mark_running(job.id)
+    await start_run(queue, job.id)
     await intents.ensure("GPU-a", GpuMode.MINING)
     await intents.update(
         "GPU-a",
