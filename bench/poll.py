@@ -251,9 +251,10 @@ async def fleet_check(
     poller = Poller(sources, store, max_concurrency=256, classify=classify_error)
     freeze_startup_heap()  # as `Site.run` does when the console starts polling
     task = asyncio.create_task(poller.run())
-    # Every device is polled at start and then every interval ± 10 % jitter: from half an
-    # interval after the first cycle, each later cycle's polls fall inside one interval-long
-    # stretch, so a window of whole intervals starting there holds whole cycles only.
+    # Every device is polled at start and then every interval ± 10 % jitter. The jitter adds
+    # up from cycle to cycle, but for the first several cycles each one's polls stay within
+    # ± half an interval of its nominal start: a window of whole intervals that starts half an
+    # interval after the first cycle then holds whole cycles only.
     await asyncio.sleep(1.5 * interval_s)
     gc_clock = GcClock()
     gc.callbacks.append(gc_clock)
