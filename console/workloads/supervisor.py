@@ -281,7 +281,8 @@ class Supervisor:
         return JobStop(job=booked, outcome=outcome, checkpointed=checkpointed)
 
     async def book_exit(self, slot: GpuSlot, job: Job, status: ExitStatus) -> Job:
-        """A job's process ended on its own: done, failed, or (status unknown) requeued."""
+        """A job's process ended on its own: done, failed, or (status unknown) requeued; the GPU is
+        left IDLE, free for the next job."""
         progress = await self.read_progress(job)
         error: str | None = None
         if job.cancel_requested:
@@ -303,7 +304,8 @@ class Supervisor:
             )
         booked = await self.queue.end_run(job.id, target, progress=progress, error=error)
         slot.job, slot.job_id = None, None
-        await self.intents.update(slot.uuid, job_id=None)
+        # One write for both: a reader never sees the GPU running AI with no job on it.
+        await self.intents.update(slot.uuid, job_id=None, state=GpuState.IDLE, note="job ended")
         return booked
 
     # -- watching ------------------------------------------------------------------------------
@@ -382,7 +384,6 @@ class Supervisor:
         status = proc.poll()
         if status is not None:
             booked = await self.book_exit(slot, job, status)
-            await self.intents.update(slot.uuid, state=GpuState.IDLE, note="job ended")
             self._event(
                 slot,
                 Step.JOB_ENDED,

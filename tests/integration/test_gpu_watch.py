@@ -75,10 +75,14 @@ async def test_a_failing_job_is_failed_with_its_exit_code(
             os.kill(running.process.pid, signal.SIGKILL)  # an OOM killer, say
 
             async def failed_and_freed() -> bool:
-                # The job is marked failed first; the GPU reaches IDLE after its verify-free
-                # step, which on a loaded machine can take a few polls more.
+                # The job is booked first, then the GPU is marked IDLE: wait for both, or the
+                # watcher could be stopped between the two.
                 g0 = (await rig.workloads.gpus())[0]
-                return await job_state(rig, job.id, JobState.FAILED) and g0.switching is None
+                return (
+                    await job_state(rig, job.id, JobState.FAILED)
+                    and g0.state is GpuState.IDLE
+                    and g0.switching is None
+                )
 
             await rig.wait_for(failed_and_freed, "job failed and GPU freed")
         failed = await rig.workloads.queue.get(job.id)
