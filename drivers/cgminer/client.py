@@ -178,11 +178,9 @@ async def request(
         payload = encode_text_request(name, None if parameter is None else str(parameter))
     else:
         payload = encode_request(name, parameter)
-    body, interrupted, obj = await exchange(
+    body, interrupted = await exchange(
         host, port, payload, timeout_s=timeout_s, max_reply_bytes=max_reply_bytes
     )
-    if obj is not None:
-        return _to_reply(name, obj, ())
     try:
         if text:
             data, repairs = _decode_text(body)
@@ -269,17 +267,15 @@ async def _joined(
     host: str, port: int, plan: JoinPlan, timeout_s: float
 ) -> dict[str, Reply | CgminerError]:
     joined_name = plan.joined_name
-    body, interrupted, obj = await exchange(
+    body, interrupted = await exchange(
         host, port, plan.payload, timeout_s=timeout_s, max_reply_bytes=MAX_REPLY_BYTES
     )
-    repairs: tuple[str, ...] = ()
-    if obj is None:
-        try:
-            obj, repairs = decode(body)
-        except DecodeError as exc:
-            if interrupted is not None:
-                raise ReplyInterrupted(host, port, len(body), str(interrupted), head=body) from exc
-            raise
+    try:
+        obj, repairs = decode(body)
+    except DecodeError as exc:
+        if interrupted is not None:
+            raise ReplyInterrupted(host, port, len(body), str(interrupted), head=body) from exc
+        raise
     if "STATUS" in obj or "status" in obj:
         # A plain single reply: the firmware rejected the join as a whole (Q22).
         status = parse_status(obj)
