@@ -22,8 +22,14 @@ rounded up) and starts 1.5 intervals in: every device is polled at start, so a w
 not a whole number of cycles, or that starts on a cycle boundary, counts some cycles' polls
 twice or not at all. This way it holds exactly that many cycles of the fleet.
 
+`--step-times` (with `--fleet-check`) also times the steps of each poll inside that window:
+the transport's whole-JSON check of NUL-less replies, JSON decoding, the dialect's parse,
+`finalise` and the store's `record_ok`, as a mean per call and per poll. The timers
+themselves add about a microsecond per step.
+
     ./dev bench poll --miners 1000 --seconds 10
     ./dev bench poll --miners 10000 --fleet-check --interval 30 --seconds 60
+    ./dev bench poll --miners 10000 --fleet-check --interval 30 --seconds 30 --step-times
 """
 
 from __future__ import annotations
@@ -216,8 +222,58 @@ class FloorSource:
         return self.reading
 
 
+class StepTimes:
+    """Wall time spent in named steps, summed per step, while `on` (see `--step-times`)."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.calls: dict[str, int] = {}
+        self.ns: dict[str, int] = {}
+
+    def wrap(self, name: str, func: Callable[..., object]) -> Callable[..., object]:
+        clock = time.perf_counter_ns
+        self.calls[name] = self.ns[name] = 0
+
+        def timed(*args: object) -> object:
+            if not self.on:
+                return func(*args)
+            started = clock()
+            try:
+                return func(*args)
+            finally:
+                self.ns[name] += clock() - started
+                self.calls[name] += 1
+
+        return timed
+
+    def install(self) -> None:
+        """Wrap the steps of a poll where the poll path looks them up at call time."""
+        from console.store import Store
+        from drivers.cgminer import decoder, miner, transport
+
+        for owner, attribute, name in (
+            (transport, "_check_json_object", "whole-JSON check"),
+            (decoder, "_json_decode", "decode"),
+            (miner.CgminerMiner, "_parse", "parse"),
+            (miner, "finalise", "finalise"),
+            (Store, "record_ok", "record_ok"),
+        ):
+            setattr(owner, attribute, self.wrap(name, getattr(owner, attribute)))
+
+    def report(self, polls: int) -> str:
+        return "\n".join(
+            f"  {name:20s} {calls:7d} calls  {self.ns[name] / max(calls, 1) / 1000:6.1f} us/call"
+            f"  {self.ns[name] / max(polls, 1) / 1000:6.1f} us/poll"
+            for name, calls in self.calls.items()
+        )
+
+
 async def fleet_check(
-    endpoints: list[tuple[str, int]], interval_s: float, seconds: float, floor: bool = False
+    endpoints: list[tuple[str, int]],
+    interval_s: float,
+    seconds: float,
+    floor: bool = False,
+    steps: StepTimes | None = None,
 ) -> dict[str, float]:
     from console.alloc import freeze_startup_heap
     from console.model import DeviceKind
@@ -258,9 +314,13 @@ async def fleet_check(
     await asyncio.sleep(1.5 * interval_s)
     gc_clock = GcClock()
     gc.callbacks.append(gc_clock)
+    if steps is not None:
+        steps.on = True
     done0, times0, wall0 = poller.polls_completed, os.times(), time.perf_counter()
     await asyncio.sleep(seconds)
     times1 = os.times()
+    if steps is not None:
+        steps.on = False
     done, wall = poller.polls_completed - done0, time.perf_counter() - wall0
     gc.callbacks.remove(gc_clock)
     user, system = times1.user - times0.user, times1.system - times0.system
@@ -313,6 +373,11 @@ def main() -> None:
         action="store_true",
         help="with --fleet-check: sources only do the poll's I/O (no decoding or parsing)",
     )
+    parser.add_argument(
+        "--step-times",
+        action="store_true",
+        help="with --fleet-check: time decode, parse, finalise and record_ok inside the window",
+    )
     parser.add_argument("--no-uvloop", action="store_true")
     args = parser.parse_args()
 
@@ -334,8 +399,11 @@ def main() -> None:
         if args.fleet_check:
             cycles = max(1, math.ceil(args.seconds / args.interval - 1e-9))
             window_s = cycles * args.interval
+            steps = StepTimes() if args.step_times else None
+            if steps is not None:
+                steps.install()
             with asyncio.Runner(loop_factory=loop_factory) as runner:
-                r = runner.run(fleet_check(endpoints, args.interval, window_s, args.floor))
+                r = runner.run(fleet_check(endpoints, args.interval, window_s, args.floor, steps))
             label = "fleet-floor" if args.floor else "fleet-check"
             print(
                 f"{label}  {r['devices']} miners @ {args.interval:g} s, {cycles} whole "
@@ -346,6 +414,8 @@ def main() -> None:
                 f"{100 * r['gc_share']:.0f}% in {r['gc_runs']} runs); "
                 f"load average {os.getloadavg()[0]:.2f}"
             )
+            if steps is not None:
+                print(steps.report(int(r["polls"])))
             return
         results = {}
         for mode in args.modes.split(","):
