@@ -3,27 +3,27 @@
 A request opens a non-blocking socket, connects, writes the request bytes and reads until the
 first NUL byte or EOF (protocol reference §1; see `client.py` for the framing rules). What is
 unusual is how it waits: the socket is never registered with the event loop. Instead one timer
-per event loop, the `_Ticker`, steps every request in flight on a 10 ms grid: try the write (a
-connect in progress answers EAGAIN on Linux, ENOTCONN with no pending error on BSD), try the
-read, complete the request's future when the reply is whole, fail it when the deadline has
-passed.
+per event loop, the `_Ticker`, wakes on a 10 ms grid while requests are in flight, asks the
+kernel which of their sockets are ready (one `epoll` of its own, polled without blocking; plain
+`poll` where there is no epoll), and steps those: write the request once the connect is done,
+read what arrived, complete the request's future when the reply is whole. Every so often it
+fails the requests whose deadline has passed.
 
-Why: a poll that waits for readiness events pays, on top of its own work, for registering the
-socket with epoll, one event-loop wake-up per event (connect done, data, EOF) and the transport
-and protocol objects around it. At 10,000 miners on 30 s the polls are spread out, so nearly
-every one of those wake-ups serves a single socket. Stepping all sockets on a shared tick serves
-every reply that arrived during the last 10 ms in one wake-up, with two syscalls fewer per poll
-(no epoll registration, no TCP_NODELAY for a 30-byte request): ~40 % less CPU for the bare I/O of
-a spread-out poll (bench/poll.py `--fleet-check` measures the whole path).
+Why: a poll that waits for readiness events through the event loop pays, on top of its own
+work, for one event-loop wake-up per event (connect done, data, EOF) and the transport and
+protocol objects around it. At 10,000 miners on 30 s the polls are spread out, so nearly every
+one of those wake-ups serves a single socket. The tick serves every reply that arrived during
+the last 10 ms in one wake-up, and asking the kernel which sockets are ready costs one
+registration per request and one call per tick, where trying each waiting socket in turn costs
+a failed `recv` (a system call and an exception) per socket and try: two per poll on the
+simulated fleet, many more behind a real miner that takes hundreds of milliseconds to answer
+`stats` (bench/poll.py `--fleet-check` measures the whole path).
 
-The price is latency: a reply is noticed up to one tick after it arrives, and a request that
-keeps getting nothing is tried less and less often (after 1, 1, 1, 2, 2, 4, 4, then every
-8 ticks), so that a hung or slow miner costs a few syscalls per 80 ms, not one per tick. A
-deadline fires on the first tick at or after it (at most 10 ms late). While no more than
-`FEW_IN_FLIGHT` requests are in flight there is no crowd to share a wake-up with, so the grid is
-1 ms instead (a loop-clock slack of 2 ms makes it ~2–3 ms in practice): a lone request (an
-action, a scan identifying the first miner it found, a small site) is not held up by 10 ms a
-step, and its cost does not matter at that rate.
+The price is latency: a reply is noticed up to one tick after it arrives, and a deadline fires
+on the first tick at or after it (at most 10 ms late). While no more than `FEW_IN_FLIGHT`
+requests are in flight there is no crowd to share a wake-up with, so the grid is 1 ms instead:
+a lone request (an action, a scan identifying the first miner it found, a small site) is not
+held up by 10 ms a step, and its cost does not matter at that rate.
 
 Results and errors are the same as a readiness-driven client's: `Outcome` (the body, an
 interruption after part of it), `ConnectFailed` (refused,
@@ -34,11 +34,13 @@ so far), `ReplyTooLarge`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import math
 import os
+import select
 import socket
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import msgspec
 
@@ -49,12 +51,9 @@ TICK_S = 0.01
 # what a lone request (an action, a scan's identification, a small site) would notice.
 FINE_TICK_S = 0.001
 FEW_IN_FLIGHT = 8
-# Ticks to wait before the next attempt after this many attempts in a row that got nothing.
-_BACKOFF_TICKS = (1, 1, 1, 2, 2, 4, 4, 8)
-# The same as offsets from the next grid point (computed once per tick, not per attempt).
-_BACKOFF_OFFSETS_S = tuple((ticks - 1) * TICK_S for ticks in _BACKOFF_TICKS)
-_FINE_BACKOFF_OFFSETS_S = tuple((ticks - 1) * FINE_TICK_S for ticks in _BACKOFF_TICKS)
-_BACKOFF_LAST = len(_BACKOFF_TICKS) - 1
+# Readiness masks; the values are the same for poll() and epoll().
+_READABLE = select.POLLIN
+_WRITABLE = select.POLLOUT
 _RECV_BYTES = 65536
 # Non-blocking from birth where the OS allows it (Linux): one syscall less than setblocking().
 _SOCK_NONBLOCK: int = getattr(socket, "SOCK_NONBLOCK", 0)
@@ -90,9 +89,7 @@ class _Exchange:
         "_sock",
         "_timeout_s",
         "deadline",
-        "deadline_tick",
-        "misses",
-        "next_try",
+        "fd",
         "received",
         "sent",
         "waiter",
@@ -110,29 +107,27 @@ class _Exchange:
         limit: int,
     ) -> None:
         self._sock = sock
+        self.fd = sock.fileno()  # kept: a closed socket says -1
         self._payload = payload
         self.waiter = waiter
         self._host = host
         self._port = port
         self._timeout_s = timeout_s
         self.deadline = deadline
-        self.deadline_tick = _grid_at_or_after(deadline)  # the tick that will expire it
         self._limit = limit
         self._chunks: list[bytes] = []
         self.received = 0
         self.sent = False
-        self.misses = 0  # attempts in a row that got nothing
-        self.next_try = 0.0
 
     # --- steps ---------------------------------------------------------------------------
 
     def step(self) -> bool:
-        """Try to make progress; True when the exchange is finished (its future is done)."""
+        """Make the progress the socket allows; True when the exchange is finished (its future
+        is done). Called once the socket is ready: writable to send, readable to read."""
         if not self.sent:
             try:
                 sent = self._sock.send(self._payload)
             except BlockingIOError:
-                self.misses += 1
                 return False  # still connecting (Linux)
             except OSError as exc:
                 if exc.errno == errno.ENOTCONN:
@@ -141,36 +136,32 @@ class _Exchange:
                     # failed.
                     pending = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                     if pending == 0:
-                        self.misses += 1
                         return False
                     exc = OSError(pending, os.strerror(pending))
                 self._finish_error(ConnectFailed(self._host, self._port, _reason(exc)))
                 return True
             if sent < len(self._payload):  # connected, but the socket buffer took only part
                 self._payload = self._payload[sent:]
-                self.misses = 0
                 return False
             self.sent = True
-            self.misses = 0
-            return False  # the miner needs a moment to answer: read from the next tick on
-        got_data = False
+            return False  # the miner needs a moment to answer: read once it is readable
         while True:
             try:
                 data = self._sock.recv(_RECV_BYTES)
             except BlockingIOError:
-                if not got_data:
-                    self.misses += 1
-                return False
+                return False  # reported ready, yet nothing (rare): wait for the next report
             except OSError as exc:
                 self._lost(exc)
                 return True
             if not data:  # EOF: the reply is what arrived
                 self._finish(b"".join(self._chunks), None)
                 return True
-            got_data = True
-            self.misses = 0
             if self._data(data):
                 return True
+            if len(data) < _RECV_BYTES:
+                # All there was: what comes next is reported on a later tick. Reading on until
+                # the socket says "nothing" would cost a failed recv on every readable socket.
+                return False
 
     def _data(self, data: bytes) -> bool:
         """Take one chunk; True when that finished the exchange."""
@@ -239,7 +230,7 @@ class _Exchange:
             self.waiter.set_exception(error)
 
     def abandon(self) -> None:
-        """The caller went away (cancelled): close the socket; the ticker drops it."""
+        """The caller went away (cancelled): close the socket (the ticker has dropped it)."""
         self._sock.close()
 
 
@@ -247,77 +238,100 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc) or type(exc).__name__
 
 
+class _Readiness(Protocol):
+    """What the ticker uses of `select.epoll` and `select.poll` (the same calls)."""
+
+    def register(self, fd: int, eventmask: int = ..., /) -> None: ...
+
+    def modify(self, fd: int, eventmask: int, /) -> None: ...
+
+    def unregister(self, fd: int, /) -> None: ...
+
+    def poll(self, timeout: float | None = ..., /) -> list[tuple[int, int]]: ...
+
+
+def _new_readiness() -> _Readiness:
+    # epoll: closing a socket takes it out of the set, and a poll costs what is ready, not what
+    # is registered. poll() (BSD, macOS) keeps a closed fd until told (see `_Ticker._tick`).
+    epoll = getattr(select, "epoll", None)
+    readiness: _Readiness = epoll() if epoll is not None else select.poll()
+    return readiness
+
+
 class _Ticker:
     """Steps the exchanges of one event loop on a shared `TICK_S` grid (see the module doc)."""
 
-    __slots__ = ("_live", "_timer", "_timer_at", "loop")
+    __slots__ = ("_by_fd", "_check_deadlines_at", "_readiness", "_timer", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self._live: list[_Exchange] = []
+        self._readiness = _new_readiness()
+        self._by_fd: dict[int, _Exchange] = {}  # the exchanges in flight, by socket
+        # No deadline passes before this: the earliest of them, or earlier (an exchange that
+        # set it may have finished), never later.
+        self._check_deadlines_at = math.inf
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = math.inf
 
     def add(self, exchange: _Exchange, now: float) -> None:
-        fine = len(self._live) < FEW_IN_FLIGHT
-        exchange.next_try = _grid_after(now, FINE_TICK_S if fine else TICK_S)
-        self._live.append(exchange)
-        self._wake_by(exchange.next_try)
+        fd = exchange.fd
+        self._readiness.register(fd, _READABLE if exchange.sent else _WRITABLE)
+        self._by_fd[fd] = exchange
+        if exchange.deadline < self._check_deadlines_at:
+            self._check_deadlines_at = exchange.deadline
+        if self._timer is None:
+            self._arm(now)
 
-    def _wake_by(self, when: float) -> None:
-        if when >= self._timer_at:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer_at = when
-        self._timer = self.loop.call_at(when, self._tick)
+    def drop(self, exchange: _Exchange) -> None:
+        """Forget an exchange its caller gave up on (its socket is closed next)."""
+        if self._by_fd.get(exchange.fd) is exchange:
+            del self._by_fd[exchange.fd]
+
+    def _arm(self, now: float) -> None:
+        tick_s = FINE_TICK_S if len(self._by_fd) <= FEW_IN_FLIGHT else TICK_S
+        self._timer = self.loop.call_at(_grid_after(now, tick_s), self._tick)
 
     def _tick(self) -> None:
         self._timer = None
-        self._timer_at = math.inf
-        now = self.loop.time()
-        # The loop clock steps in milliseconds: a timer may ring a hair before its grid point,
-        # which must not cost the attempts due there a whole tick (deadlines are never early).
-        due = now + 0.002
-        if len(self._live) <= FEW_IN_FLIGHT:
-            next_grid = _grid_after(due, FINE_TICK_S)
-            offsets = _FINE_BACKOFF_OFFSETS_S
-        else:
-            next_grid = _grid_after(due, TICK_S)
-            offsets = _BACKOFF_OFFSETS_S
-        live: list[_Exchange] = []
-        wake = math.inf
-        # Runs over every request in flight on every tick: comparisons inline, no calls.
-        for exchange in self._live:
-            if exchange.waiter.done():
-                continue  # finished, or its caller went away
-            if now >= exchange.deadline:
-                exchange.expire()
+        by_fd = self._by_fd
+        for fd, _events in self._readiness.poll(0):
+            exchange = by_fd.get(fd)
+            if exchange is None:
+                # poll() only: a socket closed while registered (its caller went away).
+                with contextlib.suppress(KeyError, OSError):
+                    self._readiness.unregister(fd)
                 continue
-            next_try = exchange.next_try
-            if due >= next_try:
-                if exchange.step():
-                    continue
-                misses = exchange.misses
-                next_try = next_grid + offsets[misses if misses < _BACKOFF_LAST else _BACKOFF_LAST]
-                exchange.next_try = next_try
-            live.append(exchange)
-            if next_try < wake:
-                wake = next_try
-            if exchange.deadline_tick < wake:
-                wake = exchange.deadline_tick
-        self._live = live
-        if live:
-            self._wake_by(wake)
+            if exchange.waiter.done():  # finished elsewhere (cancelled)
+                del by_fd[fd]
+                continue
+            was_sent = exchange.sent
+            if exchange.step():
+                del by_fd[fd]
+            elif exchange.sent and not was_sent:
+                self._readiness.modify(fd, _READABLE)  # connected and sent: now the reply
+        now = self.loop.time()
+        if now >= self._check_deadlines_at:
+            self._expire(now)
+        if by_fd:
+            self._arm(now)
+
+    def _expire(self, now: float) -> None:
+        """Fail the exchanges past their deadline; note when the next deadline falls."""
+        by_fd = self._by_fd
+        earliest = math.inf
+        for fd, exchange in list(by_fd.items()):
+            if exchange.waiter.done():
+                del by_fd[fd]
+            elif now >= exchange.deadline:
+                exchange.expire()
+                del by_fd[fd]
+            elif exchange.deadline < earliest:
+                earliest = exchange.deadline
+        self._check_deadlines_at = earliest
 
 
 def _grid_after(when: float, tick_s: float) -> float:
     """The first point of the `tick_s` grid strictly after `when`."""
     return (math.floor(when / tick_s) + 1) * tick_s
-
-
-def _grid_at_or_after(when: float) -> float:
-    return math.ceil(when / TICK_S) * TICK_S
 
 
 # The ticker of the loop that ran the last exchange. A process normally has one event loop; a
@@ -390,6 +404,7 @@ async def exchange(
     finally:
         if not waiter.done():
             waiter.cancel()
+            ticker.drop(ongoing)
             ongoing.abandon()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import select
 import socket
 import struct
 import time
@@ -35,6 +36,7 @@ from drivers.cgminer import (
     command,
     multi,
     request,
+    transport,
 )
 
 FIXTURES = Path(__file__).parent.parent / "unit" / "cgminer_fixtures"
@@ -282,6 +284,38 @@ async def test_a_callers_cancellation_during_connect_is_not_a_timeout() -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+@pytest.fixture(params=["epoll", "poll"])
+def readiness(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The transport's readiness source: epoll (Linux), and poll() as on BSD and macOS, where a
+    closed socket stays registered until the ticker notices."""
+    if request.param == "poll":
+        monkeypatch.setattr(transport, "_new_readiness", select.poll)
+    monkeypatch.setattr(transport, "_ticker", None)  # a fresh ticker with that source
+    yield request.param
+    monkeypatch.setattr(transport, "_ticker", None)
+
+
+async def test_sockets_given_up_on_do_not_confuse_later_requests(
+    canned: Any, readiness: str
+) -> None:
+    hang = await canned(lambda _r, _t: None)
+    served = await canned(send(SUMMARY + b"\x00"))
+    nul_less = await canned(send(SUMMARY, close=False))
+    dripping = await canned(drip(SUMMARY + b"\x00", 0.005))
+    for _round in range(3):
+        # Callers that go away while their sockets wait: closed, their numbers free for reuse.
+        abandoned = [asyncio.create_task(request(HOST, hang.port, "summary")) for _ in range(20)]
+        await asyncio.sleep(0.03)
+        for task in abandoned:
+            task.cancel()
+        await asyncio.gather(*abandoned, return_exceptions=True)
+        ports = [served.port, nul_less.port, dripping.port] * 10
+        replies = await asyncio.gather(*(request(HOST, p, "summary") for p in ports))
+        assert all(reply.ok for reply in replies)
+    with pytest.raises(RequestTimeout):
+        await request(HOST, hang.port, "summary", timeout_s=0.1)
 
 
 async def test_host_names_are_resolved(canned: Any) -> None:

@@ -34,6 +34,9 @@ class BsdConnectingSocket:
     def close(self) -> None:
         self.closed = True
 
+    def fileno(self) -> int:
+        return -1 if self.closed else 99
+
     def getsockopt(self, level: int, option: int) -> int:
         assert (level, option) == (socket.SOL_SOCKET, socket.SO_ERROR)
         return self.pending_error if self.connecting_sends < 0 else 0
@@ -50,7 +53,6 @@ async def test_a_connect_in_progress_is_waited_for_then_the_request_is_sent() ->
     for _ in range(3):
         assert ex.step() is False and not ex.waiter.done() and not ex.sent
     assert ex.step() is False and ex.sent and sock.sent == [b"{}"]
-    assert ex.misses == 0
 
 
 async def test_a_refused_connect_is_a_connect_failure_with_the_kernels_reason() -> None:
