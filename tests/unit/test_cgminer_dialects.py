@@ -434,6 +434,17 @@ def test_avalon_quoted_inf_counts_as_non_finite() -> None:
     assert reading.hashrate_5s_hs == pytest.approx((26907.01 + 26025.06 + 26724.56) * 1e9)
 
 
+def test_avalon_chips_counted_from_per_chip_temperatures_in_hbinfo() -> None:
+    raw = load("avalon_1246")
+    stats = raw["estats"]["STATS"][0]
+    # Newer firmware: the per-chip lists live in HBinfo; adjacent zeros, stray spacing.
+    for board in range(3):
+        stats["MM ID0"] = stats["MM ID0"].replace(f"PVT_T{board}[", f"OLD_T{board}[")
+    stats["HBinfo"] = "PVT_T0[0 0 63 0 70] PVT_T1[ 62  0\t65 ] PVT_T2[61 67 64 62 0]"
+    reading = read(raw)
+    assert [(b.chips_found, b.chips_expected) for b in reading.boards] == [(2, 5), (2, 3), (4, 5)]
+
+
 def test_avalon_stats_instead_of_estats() -> None:
     raw = load("avalon_1246")
     raw["stats"] = copy.deepcopy(raw.pop("estats"))
