@@ -23,9 +23,10 @@ not a whole number of cycles, or that starts on a cycle boundary, counts some cy
 twice or not at all. This way it holds exactly that many cycles of the fleet.
 
 `--step-times` (with `--fleet-check`) also times the steps of each poll inside that window:
-the transport's whole-JSON check of NUL-less replies, JSON decoding, the dialect's parse,
-`finalise` and the store's `record_ok`, as a mean per call and per poll. The timers
-themselves add about a microsecond per step.
+the transport's whole-JSON check of NUL-less replies, the tolerant decoder (`decode`: the
+join plan's typed decoder, or the whole JSON), the dialect's parse, `finalise` and the store's
+`record_ok`, as a mean per call and per poll. The timers themselves add about a microsecond per
+step.
 
     ./dev bench poll --miners 1000 --seconds 10
     ./dev bench poll --miners 10000 --fleet-check --interval 30 --seconds 60
@@ -249,11 +250,11 @@ class StepTimes:
     def install(self) -> None:
         """Wrap the steps of a poll where the poll path looks them up at call time."""
         from console.store import Store
-        from drivers.cgminer import decoder, miner, transport
+        from drivers.cgminer import client, miner, transport
 
         for owner, attribute, name in (
             (transport, "_check_json_object", "whole-JSON check"),
-            (decoder, "_json_decode", "decode"),
+            (client, "decode", "decode"),
             (miner.CgminerMiner, "_parse", "parse"),
             (miner, "finalise", "finalise"),
             (Store, "record_ok", "record_ok"),

@@ -18,18 +18,22 @@ Public API:
 * `request(host, port, command, parameter)` → `Reply` (decoded, status parsed, never raised);
 * `command(...)` → `Reply`, raising `CommandError` (or a subclass) when STATUS is E/F;
 * `multi(host, port, commands)` → `MultiReply`: one `+`-join, falling back to one connection per
-  command (concurrently) on any error of the join except transport-level ones.
+  command (concurrently) on any error of the join except transport-level ones;
+* `plan_join(commands, records_read)` → `JoinPlan`: a poll's join built once, decoded into the
+  shape of what its caller reads; `join_replies(plan, decoded)` splits a join's reply.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from typing import Any, NamedTuple
+import functools
+import types
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple, TypedDict
 
 import msgspec
 
-from drivers.cgminer.decoder import decode
+from drivers.cgminer.decoder import Decoded, decode
 from drivers.cgminer.errors import (
     TRANSPORT_ERRORS,
     CgminerError,
@@ -210,23 +214,78 @@ async def command(
 # --- joins --------------------------------------------------------------------------------------
 
 
+RecordsRead = Mapping[tuple[str, str], tuple[str, ...]]
+"""(command, section) → the keys read from each record of that section of its reply."""
+
+# What is read of a reply besides its sections: its status (`parse_status`, flat form included)
+# and, for a join answered with one plain reply, the same at the top level (`_joined`).
+_REPLY_KEYS = ("STATUS", "status", "Code", "Msg", "Description", "When", "id")
+
+
 class JoinPlan(NamedTuple):
     """The commands of one poll, de-duplicated, with the join's name and request bytes built once.
 
     A poller asks the same set on every poll; building `"+".join(...)` and encoding the request
-    each time is pure waste, so callers that poll (`CgminerMiner`) keep a plan.
+    each time is pure waste, so callers that poll (`CgminerMiner`) keep a plan. `typed`, when
+    the caller said which record keys it reads, decodes a reply of the usual shape without the
+    rest (see `plan_join`).
     """
 
     wanted: tuple[str, ...]
     joined_name: str
     payload: bytes
+    typed: Callable[[bytes], Any] | None = None
 
 
-def plan_join(commands: Iterable[str]) -> JoinPlan:
-    """A `JoinPlan` for `commands` (empty names and repeats dropped, order kept)."""
+def plan_join(commands: Iterable[str], records_read: RecordsRead | None = None) -> JoinPlan:
+    """A `JoinPlan` for `commands` (empty names and repeats dropped, order kept).
+
+    `records_read`: the keys the caller reads from the records of some sections (the pools'
+    ~9 of ~33 per pool, say). A join is then decoded into that shape first, and what no one
+    reads is skipped by the JSON decoder instead of being built and freed on every poll
+    (pools alone: 24–43 % of a join's keys and values, by firmware; BENCHMARKS.md). A reply
+    of another shape is decoded in full, so nothing read is ever lost.
+    """
     wanted = tuple(dict.fromkeys(name for name in commands if name))
     joined_name = "+".join(wanted)
-    return JoinPlan(wanted, joined_name, encode_request(joined_name))
+    typed = None
+    if records_read and len(wanted) > 1:
+        reads = tuple(sorted((c, s, tuple(keys)) for (c, s), keys in records_read.items()))
+        typed = _typed_join_decoder(wanted, reads)
+    return JoinPlan(wanted, joined_name, encode_request(joined_name), typed)
+
+
+# The shapes are built at run time, from what the dialects read: typing's TypedDict and list
+# through untyped names, since a type checker only follows shapes spelled out in the source.
+_typed_dict: Any = TypedDict
+
+
+def _one_or_list(kind: Any) -> Any:
+    """`list[kind] | kind`: a reply's section is a list of records, or one record (§1)."""
+    return types.GenericAlias(list, (kind,)) | kind
+
+
+@functools.cache
+def _typed_join_decoder(
+    wanted: tuple[str, ...], reads: tuple[tuple[str, str, tuple[str, ...]], ...]
+) -> Callable[[bytes], Any] | None:
+    """A decoder of a join of `wanted` that keeps only the keys `reads` names in those records
+    (one per command set and reads, shared by every miner that polls it)."""
+    replies: dict[str, Any] = {}
+    for command, section, keys in reads:
+        if command not in wanted:
+            continue
+        record = _typed_dict(f"{command}_{section}_record", dict.fromkeys(keys, Any), total=False)
+        fields: dict[str, Any] = dict.fromkeys(_REPLY_KEYS, Any)
+        fields[section] = _one_or_list(record)
+        replies[command] = _typed_dict(f"{command}_reply", fields, total=False)
+    if not replies:
+        return None
+    top: dict[str, Any] = dict.fromkeys(_REPLY_KEYS, Any)
+    for command in wanted:
+        reply = replies.get(command)
+        top[command] = Any if reply is None else _one_or_list(reply)  # a one-reply list (§1)
+    return msgspec.json.Decoder(_typed_dict("join", top, total=False)).decode
 
 
 async def multi(
@@ -266,16 +325,25 @@ async def multi(
 async def _joined(
     host: str, port: int, plan: JoinPlan, timeout_s: float
 ) -> dict[str, Reply | CgminerError]:
-    joined_name = plan.joined_name
     body, interrupted = await exchange(
         host, port, plan.payload, timeout_s=timeout_s, max_reply_bytes=MAX_REPLY_BYTES
     )
     try:
-        obj, repairs = decode(body)
+        decoded = decode(body, plan.typed)
     except DecodeError as exc:
         if interrupted is not None:
             raise ReplyInterrupted(host, port, len(body), str(interrupted), head=body) from exc
         raise
+    return join_replies(plan, decoded)
+
+
+def join_replies(plan: JoinPlan, decoded: Decoded) -> dict[str, Reply | CgminerError]:
+    """One `Reply` (or the error) per command of `plan`, from its join's decoded reply.
+
+    Raises `DecodeError` (or a `CommandError`) when the join as a whole is unusable.
+    """
+    joined_name = plan.joined_name
+    obj, repairs = decoded
     if "STATUS" in obj or "status" in obj:
         # A plain single reply: the firmware rejected the join as a whole (Q22).
         status = parse_status(obj)

@@ -70,10 +70,13 @@ class Decoded(NamedTuple):
     repairs: tuple[str, ...]
 
 
-def decode(raw: bytes) -> Decoded:
+def decode(raw: bytes, typed: Callable[[bytes], Any] | None = None) -> Decoded:
     """Decode one reply into a JSON object, repairing known firmware quirks.
 
-    Raises `DecodeError` (or one of its subclasses) and nothing else.
+    `typed`: a msgspec decoder of the reply's expected shape that leaves out what no one reads
+    (`client.plan_join`), tried first; a reply of another shape is decoded in full instead, and
+    broken JSON is repaired as always. Raises `DecodeError` (or one of its subclasses) and
+    nothing else.
     """
     try:
         body = raw.rstrip(_TAIL_BYTES)
@@ -81,7 +84,13 @@ def decode(raw: bytes) -> Decoded:
         if not body:
             raise EmptyReply()
         try:
-            obj = _json_decode(body)
+            if typed is None:
+                obj = _json_decode(body)
+            else:
+                try:
+                    obj = typed(body)
+                except msgspec.ValidationError:  # whole JSON, an unexpected shape: all of it
+                    obj = _json_decode(body)
         except (msgspec.DecodeError, UnicodeDecodeError):
             return _repair_and_decode(body, repairs, len(raw))
         if type(obj) is not dict:

@@ -40,7 +40,7 @@ from drivers.cgminer.control import (
 )
 from drivers.cgminer.controls import capabilities, controls_for
 from drivers.cgminer.dialects.base import Dialect, Draft, Identity, ParseContext, Replies
-from drivers.cgminer.dialects.common import finalise
+from drivers.cgminer.dialects.common import RECORDS_READ, finalise
 from drivers.cgminer.dialects.detect import detect
 from drivers.cgminer.errors import (
     TRANSPORT_ERRORS,
@@ -150,7 +150,7 @@ class CgminerMiner:
         self._dialect = dialect
         self._identity = identity
         self._poll_commands = dialect.poll_commands
-        self._plan = plan_join(dialect.poll_commands)
+        self._plan = plan_join(dialect.poll_commands, RECORDS_READ)
         self._joins = None
         self._redetect = False
         return identity
@@ -237,7 +237,7 @@ class CgminerMiner:
             self._poll_commands = tuple(
                 alternative if name == original else name for name in self._poll_commands
             )
-            self._plan = plan_join(self._poll_commands)
+            self._plan = plan_join(self._poll_commands, RECORDS_READ)
             extra = await self._optional((alternative,))
             if extra is not None:
                 replies.update(extra.replies)

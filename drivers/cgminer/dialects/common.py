@@ -28,8 +28,31 @@ from drivers.cgminer.reading import AsicReading, BoardReading, MinerState, PoolR
 # --- pools and summary --------------------------------------------------------------------------
 
 
+POOL_KEYS = (
+    "POOL",
+    "URL",
+    "User",
+    "Status",
+    "Stratum Active",
+    "Priority",
+    "Accepted",
+    "Rejected",
+    "Stale",
+)
+"""Every key `parse_pools` reads of a pool record (of about 33): a poll's join decodes only these
+(`RECORDS_READ`)."""
+
+RECORDS_READ: dict[tuple[str, str], tuple[str, ...]] = {("pools", "POOLS"): POOL_KEYS}
+"""The record keys a poll reads, for `client.plan_join`: pools are read by `parse_pools` alone,
+whatever the dialect. The other sections are decoded whole."""
+
+
 def parse_pools(pool_records: list[dict[str, Any]], ctx: ParseContext) -> tuple[PoolReading, ...]:
-    """`POOLS` records → readings, indexed by the firmware's own `POOL` id (Whatsminer: from 1)."""
+    """`POOLS` records → readings, indexed by the firmware's own `POOL` id (Whatsminer: from 1).
+
+    Reads only `POOL_KEYS`: a poll's join decodes nothing else of a pool record, so a key read
+    here must be added there (tests/integration/test_cgminer_typed_join.py compares both ways).
+    """
     pools: list[PoolReading] = []
     any_active_flag = False
     integer = ctx.integer
