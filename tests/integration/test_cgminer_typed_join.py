@@ -19,17 +19,9 @@ from drivers.cgminer.dialects.common import POOL_KEYS, RECORDS_READ, finalise
 from drivers.cgminer.dialects.detect import detect
 from drivers.cgminer.reading import AsicReading, Firmware
 from simulators.asic import MinerSpec, SimulatedMiner
+from tests.asic_personas import MODEL_OF
 
 FIXTURES = Path(__file__).parent.parent / "unit" / "cgminer_fixtures"
-PERSONAS = {
-    "antminer_stock": "Antminer S19j Pro",
-    "vnish": "Antminer S19 XP",
-    "luxos": "Antminer S19j Pro",
-    "braiins": "Antminer S19j Pro",
-    "whatsminer": "Whatsminer M50",
-    "avalon": "AvalonMiner 1246",
-    "cgminer": "Antminer S21",
-}
 
 
 def reading_of(identity: Identity, plan: JoinPlan, body: bytes) -> AsicReading:
@@ -45,9 +37,9 @@ def both_ways(identity: Identity, body: bytes) -> tuple[AsicReading, AsicReading
     return reading_of(identity, typed, body), reading_of(identity, typed._replace(typed=None), body)
 
 
-@pytest.mark.parametrize("persona", sorted(PERSONAS))
+@pytest.mark.parametrize("persona", sorted(MODEL_OF))
 async def test_each_simulated_firmware_reads_the_same_through_the_typed_join(persona: str) -> None:
-    miner = SimulatedMiner(MinerSpec(persona, PERSONAS[persona], port=0, seed=7))
+    miner = SimulatedMiner(MinerSpec(persona, MODEL_OF[persona], port=0, seed=7))
     await miner.start()
     try:
         _dialect, identity = await detect(miner.host, miner.port, timeout_s=5.0)

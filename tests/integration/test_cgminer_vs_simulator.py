@@ -35,16 +35,8 @@ from drivers.cgminer import (
     request,
 )
 from simulators.asic import Fault, MinerSpec, SimulatedMiner
+from tests.asic_personas import MODEL_OF
 
-MODEL_OF = {
-    "antminer_stock": "Antminer S19j Pro",
-    "vnish": "Antminer S19 XP",
-    "luxos": "Antminer S19j Pro",
-    "braiins": "Antminer S19j Pro",
-    "whatsminer": "Whatsminer M50",
-    "avalon": "AvalonMiner 1246",
-    "cgminer": "Antminer S21",
-}
 FIRMWARE_OF = {
     "antminer_stock": Firmware.ANTMINER_STOCK,
     "vnish": Firmware.VNISH,

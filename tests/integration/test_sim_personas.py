@@ -12,16 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from simulators.asic import MinerSpec, SimulatedMiner
+from tests.asic_personas import MODEL_OF
 
-MODEL_OF = {
-    "antminer_stock": "Antminer S19j Pro",
-    "vnish": "Antminer S19 XP",
-    "luxos": "Antminer S19j Pro",
-    "braiins": "Antminer S19j Pro",
-    "whatsminer": "Whatsminer M50",
-    "avalon": "AvalonMiner 1246",
-    "cgminer": "Antminer S21",
-}
 NUL = {
     "antminer_stock": True,
     "vnish": True,
