@@ -218,7 +218,7 @@ RecordsRead = Mapping[tuple[str, str], tuple[str, ...]]
 """(command, section) → the keys read from each record of that section of its reply."""
 
 # What is read of a reply besides its sections: its status (`parse_status`, flat form included)
-# and, for a join answered with one plain reply, the same at the top level (`_joined`).
+# and, for a join answered with one plain reply, the same at the top level (`join_replies`).
 _REPLY_KEYS = ("STATUS", "status", "Code", "Msg", "Description", "When", "id")
 
 

@@ -6,8 +6,8 @@ unusual is how it waits: the socket is never registered with the event loop. Ins
 per event loop, the `_Ticker`, wakes on a 10 ms grid while requests are in flight, asks the
 kernel which of their sockets are ready (one `epoll` of its own, polled without blocking; plain
 `poll` where there is no epoll), and steps those: write the request once the connect is done,
-read what arrived, complete the request's future when the reply is whole. Every so often it
-fails the requests whose deadline has passed.
+read what arrived, complete the request's future when the reply is whole. Once the earliest
+deadline has passed, it fails every request past its own.
 
 Why: a poll that waits for readiness events through the event loop pays, on top of its own
 work, for one event-loop wake-up per event (connect done, data, EOF) and the transport and
